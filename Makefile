@@ -1,0 +1,39 @@
+SHELL := /bin/bash
+VENV := .venv
+# Extra pytest arguments, e.g. make test PYTEST_ARGS='-x -k orders'
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres
+
+# Virtualenv with the project (editable) and its test dependencies; rebuilt when
+# pyproject.toml changes. A failed install removes .venv so the next run starts over.
+$(VENV): pyproject.toml
+	@echo "== installing into $(VENV) =="
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]' || { rm -rf $(VENV); exit 1; }
+	@touch $(VENV)
+
+demo: $(VENV)
+	$(VENV)/bin/orderdesk migrate
+	$(VENV)/bin/orderdesk demo-data
+	$(VENV)/bin/orderdesk serve --host 127.0.0.1 --port 8000
+
+# The whole suite on SQLite, then on PostgreSQL; both always run, and the target fails
+# if either does.
+test: $(VENV)
+	@status=0; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	$(MAKE) --no-print-directory test-postgres || status=1; \
+	exit $$status
+
+test-sqlite: $(VENV)
+	@echo "== tests on SQLite =="
+	@var=$$(mktemp -d); trap 'rm -rf "$$var"' EXIT; \
+	env -u DATABASE_URL ORDERDESK_VAR_DIR="$$var" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# scripts/test-postgres.sh starts a throwaway server, exports DATABASE_URL for pytest and
+# stops the server afterwards, also when the tests fail.
+test-postgres: $(VENV)
+	@echo "== tests on PostgreSQL 15 =="
+	@var=$$(mktemp -d); trap 'rm -rf "$$var"' EXIT; \
+	ORDERDESK_VAR_DIR="$$var" scripts/test-postgres.sh run -- $(VENV)/bin/pytest $(PYTEST_ARGS)
