@@ -1,0 +1,125 @@
+"""The JSON API at /api/v1/: authentication, error rendering, and the routers of each app."""
+
+import logging
+
+from django.conf import settings
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+from ninja.security.apikey import APIKeyCookie
+from ninja.utils import check_csrf
+
+from orderdesk.core.actors import Actor
+from orderdesk.core.errors import DomainError
+from orderdesk.core.models import ApiKey
+
+log = logging.getLogger(__name__)
+
+
+class MachineKey(HttpBearer):
+    """`Authorization: Bearer <key>` for the site, 1C and other machines."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
+        key = ApiKey.objects.filter(key_hash=ApiKey.hash(token), revoked_at__isnull=True).first()
+        if key is None:
+            return None
+        return Actor.for_api_key(key)
+
+
+class PersonSession(APIKeyCookie):
+    """A person's Django session. CSRF is checked on every unsafe call made with a session, and
+    only then, so a machine with a wrong key hears 401, not a CSRF complaint."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        return request.COOKIES.get(self.param_name)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Actor | None:
+        user = request.user
+        if not (user.is_authenticated and user.is_active):
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request) is not None:
+            raise HttpError(403, "csrf")
+        return Actor.for_user(user)
+
+
+api = NinjaAPI(
+    title="orderdesk API",
+    version="1",
+    description="Orders, payments and receipts of the shop's back office.",
+    auth=[MachineKey(), PersonSession()],
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    urls_namespace="api-v1",
+)
+
+
+def error_body(code: str, message: str, **details) -> dict:
+    return {"code": code, "message": message, **details}
+
+
+@api.exception_handler(DomainError)
+def domain_error(request, exc: DomainError):
+    return api.create_response(request, error_body(exc.code, str(exc.message), **exc.details), status=exc.status)
+
+
+def _field_path(loc) -> str:
+    # ninja prefixes the source ("body", "query") and the parameter name; people want the field.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "form", "header", "cookie"}:
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors:
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        fields.setdefault(_field_path(error.get("loc", ())), []).append(message)
+    return api.create_response(
+        request, error_body("validation_error", _("The request has invalid fields."), fields=fields), status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return api.create_response(
+        request, error_body("unauthorized", _("Sign in, or send a valid API key as 'Authorization: Bearer <key>'.")),
+        status=401,
+    )
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    if exc.status_code == 403 and exc.message == "csrf":
+        return api.create_response(
+            request, error_body("csrf_failed", _("The CSRF token is missing or wrong; reload the page.")), status=403
+        )
+    return api.create_response(request, error_body("http_error", str(exc.message)), status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return api.create_response(request, error_body("not_found", _("Not found.")), status=404)
+
+
+@api.exception_handler(Exception)
+def unexpected(request, exc):
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return api.create_response(
+        request, error_body("internal_error", _("Something went wrong on our side; the change was not saved.")),
+        status=500,
+    )
+
+
+from orderdesk.core.api import router as auth_router  # noqa: E402
+from orderdesk.orders.api import customer_router, orders_router, reference_router  # noqa: E402
+
+api.add_router("/auth", auth_router)
+api.add_router("/orders", orders_router)
+api.add_router("/me", customer_router)
+api.add_router("/", reference_router)

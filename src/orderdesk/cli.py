@@ -1,0 +1,171 @@
+"""The `orderdesk` console command: run, migrate, load demo data, create users and API keys."""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orderdesk.settings")
+    import django
+
+    django.setup()
+
+
+def cmd_migrate(args) -> int:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=args.verbosity)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """The web server and the background worker together, stopped together."""
+    env = os.environ.copy()
+    web = [
+        sys.executable, "-m", "gunicorn", "orderdesk.wsgi:application",
+        "--bind", f"{args.host}:{args.port}",
+        "--workers", str(args.workers), "--threads", str(args.threads),
+        "--worker-class", "gthread", "--access-logfile", "-" if args.access_log else "/dev/null",
+        "--graceful-timeout", "10",
+    ]
+    worker = [sys.executable, "-m", "orderdesk.cli", "worker"]
+    children = [subprocess.Popen(worker, env=env), subprocess.Popen(web, env=env)]
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.", flush=True)
+    exit_code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                print(f"orderdesk: {child.args[3]} exited with {child.returncode}; stopping.", file=sys.stderr)
+                exit_code = child.returncode or 1
+                stopping = True
+        time.sleep(0.3)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return exit_code
+
+
+def cmd_worker(args) -> int:
+    _setup_django()
+    from orderdesk.core.worker import run_worker
+
+    run_worker(interval=args.interval)
+    return 0
+
+
+def cmd_demo_data(args) -> int:
+    _setup_django()
+    from orderdesk.demo import load_demo_data
+
+    load_demo_data(orders=args.orders, out=sys.stdout)
+    return 0
+
+
+def cmd_create_user(args) -> int:
+    _setup_django()
+    from orderdesk.core.accounts import create_user
+
+    from orderdesk.orders.services import link_customer_account
+
+    user = create_user(email=args.email, password=args.password, role=args.role, name=args.name, language=args.language)
+    if user.role == "customer":
+        link_customer_account(user)
+    print(f"created {user.role} {user.email}")
+    return 0
+
+
+def cmd_create_api_key(args) -> int:
+    _setup_django()
+    from orderdesk.core.models import ApiKey
+
+    key, secret = ApiKey.issue(name=args.name or f"{args.role} key", role=args.role)
+    print(f"API key #{key.pk} for {key.role} ({key.name}); it is shown only now:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_manage(args) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["orderdesk manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderdesk", description="orderdesk back office")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="create or update the database tables")
+    p.add_argument("--verbosity", type=int, default=1)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("serve", help="run the web server and the background worker")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the background worker alone")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between polls when idle")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("demo-data", help="load demo users and orders")
+    p.add_argument("--orders", type=int, default=50)
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("create-user", help="create a person who signs in")
+    p.add_argument("--role", required=True, choices=["administrator", "manager", "cashier", "customer"])
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--name", default="")
+    p.add_argument("--language", default="ru", choices=["ru", "en"])
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("create-api-key", help="create a key for a machine; the key is the last line printed")
+    p.add_argument("--role", required=True, choices=["site", "integration"])
+    p.add_argument("--name", default="")
+    p.set_defaults(func=cmd_create_api_key)
+
+    p = sub.add_parser("manage", help="run a Django management command")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("migrate", "serve"):
+        _setup_django()
+    try:
+        return args.func(args)
+    except Exception as exc:  # a command-line user wants the reason, not a traceback
+        from orderdesk.core.errors import DomainError
+
+        if isinstance(exc, DomainError):
+            print(f"orderdesk: {exc.message}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Who may do what (B9): a pure table of roles and permissions, no Django, no I/O."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMINISTRATOR = "administrator"
+    MANAGER = "manager"
+    CASHIER = "cashier"
+    CUSTOMER = "customer"
+    INTEGRATION = "integration"  # 1C and other back-office systems, by API key
+    SITE = "site"  # the shop's web site, by API key
+
+    @property
+    def is_person(self) -> bool:
+        return self not in (Role.INTEGRATION, Role.SITE)
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class Permission(StrEnum):
+    ORDERS_INTAKE = "orders.intake"  # place new orders
+    ORDERS_READ_ALL = "orders.read_all"
+    ORDERS_READ_OWN = "orders.read_own"
+    ORDERS_EDIT = "orders.edit"  # items, mark for removal
+    ORDERS_SET_STATUS = "orders.set_status"
+    ORDERS_PURGE = "orders.purge"
+    ORDERS_EDIT_QUICK = "orders.edit_quick"
+    SETTINGS_CHANGE = "settings.change"
+    NOTIFICATIONS_OWN = "notifications.own"
+
+
+_STAFF_READ = {Permission.ORDERS_READ_ALL}
+_ORDER_EDITING = {Permission.ORDERS_INTAKE, Permission.ORDERS_EDIT, Permission.ORDERS_SET_STATUS}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMINISTRATOR: frozenset(
+        {
+            *_STAFF_READ,
+            *_ORDER_EDITING,
+            Permission.ORDERS_PURGE,
+            Permission.ORDERS_EDIT_QUICK,
+            Permission.SETTINGS_CHANGE,
+        }
+    ),
+    Role.MANAGER: frozenset({*_STAFF_READ, *_ORDER_EDITING}),
+    Role.CASHIER: frozenset({*_STAFF_READ, Permission.ORDERS_SET_STATUS}),
+    Role.CUSTOMER: frozenset({Permission.ORDERS_READ_OWN, Permission.NOTIFICATIONS_OWN}),
+    Role.SITE: frozenset({Permission.ORDERS_INTAKE, Permission.ORDERS_READ_ALL}),
+    Role.INTEGRATION: frozenset({*_STAFF_READ, *_ORDER_EDITING}),
+}
+
+
+def role_allows(role: str, permission: Permission, *, extra_grants: frozenset[Permission] = frozenset()) -> bool:
+    try:
+        granted = ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return False
+    return permission in granted or permission in extra_grants

@@ -1,0 +1,30 @@
+"""Writing the event log (B7) and what every logged change owes the customer (S4)."""
+
+from orderdesk.core import outbox
+from orderdesk.core.actors import Actor
+from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
+
+# Changes the customer is told about; housekeeping such as the deletion mark stays internal.
+CUSTOMER_VISIBLE = frozenset(
+    {"order.created", "order.status.changed", "order.items.changed", "order.delivery.changed"}
+)
+CUSTOMER_EMAIL_TOPIC = "orders.customer_email"
+
+
+def record(order: Order, code: str, actor: Actor, payload: dict | None = None) -> OrderEvent:
+    """Append an event in the caller's transaction; a customer-visible one also queues the
+    personal-account notification and the e-mail, so none of them can exist without the others."""
+    event = OrderEvent.objects.create(
+        order=order,
+        order_number=order.number,
+        code=code,
+        actor_label=actor.label,
+        actor_role=actor.role,
+        user_id=actor.user_id,
+        api_key_id=actor.api_key_id,
+        payload=payload or {},
+    )
+    if code in CUSTOMER_VISIBLE:
+        CustomerNotification.objects.create(counterparty_id=order.customer_id, order=order, event=event)
+        outbox.post(CUSTOMER_EMAIL_TOPIC, {"event_id": event.pk})
+    return event

@@ -1,0 +1,66 @@
+"""How an event reads to a person, in Russian or English (B11), and the customer e-mail it owes (S4)."""
+
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from orderdesk.core import outbox
+from orderdesk.core.models import OutboxMessage
+from orderdesk.orders.events import CUSTOMER_EMAIL_TOPIC
+from orderdesk.orders.models import Order, OrderEvent, StatusDefinition
+
+
+def _status_name(code: str | None) -> str:
+    if code is None:
+        return "—"
+    definition = StatusDefinition.objects.filter(pk=code).first()
+    return definition.name() if definition else code
+
+
+def describe(event: OrderEvent) -> str:
+    """One sentence in the active language."""
+    p = event.payload
+    number = event.order_number
+    match event.code:
+        case "order.created":
+            return _("Order №%(number)s has been placed, total %(total)s RUB.") % {"number": number, "total": p.get("total")}
+        case "order.status.changed":
+            before, after = p.get("status", [None, None])
+            return _("Order №%(number)s: the status changed from «%(before)s» to «%(after)s».") % {
+                "number": number, "before": _status_name(before), "after": _status_name(after)}
+        case "order.items.changed":
+            before, after = p.get("total", [None, None])
+            return _("Order №%(number)s: the items changed; the total is now %(total)s RUB (was %(was)s RUB).") % {
+                "number": number, "total": after, "was": before}
+        case "order.delivery.changed":
+            return _("Order №%(number)s: the delivery changed.") % {"number": number}
+        case "order.removal_mark.set":
+            return _("Order №%(number)s was marked for removal.") % {"number": number}
+        case "order.removal_mark.cleared":
+            return _("The removal mark of order №%(number)s was cleared.") % {"number": number}
+        case "order.purged":
+            return _("Order №%(number)s was purged.") % {"number": number}
+    return _("Order №%(number)s changed.") % {"number": number}
+
+
+@outbox.handler(CUSTOMER_EMAIL_TOPIC)
+def send_customer_email(message: OutboxMessage) -> None:
+    event = OrderEvent.objects.get(pk=message.payload["event_id"])
+    order = Order.objects.select_related("customer", "status").filter(pk=event.order_id).first()
+    if order is None:
+        raise outbox.SkipDelivery("the order was purged")
+    address = order.customer_email or order.customer.email
+    if not address:
+        raise outbox.SkipDelivery("the customer has no e-mail")
+    language = order.customer.language
+    with translation.override(language):
+        context = {"order": order, "text": describe(event), "status": order.status.name(language)}
+        subject = _("Order №%(number)s: %(status)s") % {"number": order.number, "status": context["status"]}
+        body = render_to_string("orders/email/order_changed.txt", context)
+    EmailMessage(
+        subject=subject,
+        body=body,
+        to=[address],
+        headers={"Message-ID": f"<order-event-{event.pk}@orderdesk>", "Content-Language": language},
+    ).send()

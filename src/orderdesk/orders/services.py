@@ -1,0 +1,333 @@
+"""The only code that changes orders. One transaction per use case: lock, check the rule, write
+the change and its event (with what the event owes: notification, e-mail) — all or nothing."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from orderdesk.core.actors import Actor
+from orderdesk.core.errors import Conflict, InvalidInput, NotFound
+from orderdesk.core.models import Counter, User
+from orderdesk.core.rights import Permission, Role
+from orderdesk.orders import events, rules
+from orderdesk.orders.models import Counterparty, CustomerNotification, Order, OrderItem, ShopSettings, StatusDefinition
+from orderdesk.orders.schemas import CustomerIn, ItemIn, OrderIn, OrderListFilters
+
+ORDER_NUMBER_COUNTER = "order_number"
+SOURCE_BY_ROLE = {Role.SITE: rules.OrderSource.SITE, Role.INTEGRATION: rules.OrderSource.ONE_C}
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    created: bool
+
+
+def next_order_number() -> str:
+    """Gap-free: the counter row is locked by the UPDATE until the order's transaction ends."""
+    Counter.objects.get_or_create(name=ORDER_NUMBER_COUNTER)
+    Counter.objects.filter(name=ORDER_NUMBER_COUNTER).update(value=F("value") + 1)
+    value = Counter.objects.values_list("value", flat=True).get(name=ORDER_NUMBER_COUNTER)
+    return f"{value:06d}"
+
+
+def _find_or_create_counterparty(data: CustomerIn) -> Counterparty:
+    match = Q(email=data.email) if data.email else Q(phone=data.phone)
+    counterparty = Counterparty.objects.filter(match).order_by("id").first()
+    if counterparty is None:
+        account = User.objects.filter(email=data.email, role=Role.CUSTOMER).first() if data.email else None
+        counterparty = Counterparty.objects.create(
+            kind=data.kind, name=data.name, email=data.email or "", phone=data.phone or "", inn=data.inn or "",
+            language=data.language, user=account,
+        )
+    return counterparty
+
+
+def _item_rows(order: Order, items: list[ItemIn]) -> list[OrderItem]:
+    return [
+        OrderItem(
+            order=order, position=position, sku=item.sku, name=item.name, unit=item.unit, quantity=item.quantity,
+            price=item.price, discount=item.discount, vat_rate=item.vat_rate, kind=item.kind,
+            amount=rules.line_amount(rules.Line(item.quantity, item.price, item.discount)),
+        )
+        for position, item in enumerate(items, start=1)
+    ]
+
+
+def _totals(items: list[ItemIn], delivery_price: Decimal) -> rules.Totals:
+    return rules.order_totals((rules.Line(i.quantity, i.price, i.discount) for i in items), delivery_price)
+
+
+def place_order(actor: Actor, data: OrderIn) -> Placed:
+    """S1, S5, S6: an order from the site (idempotent on its external id) or made by a manager."""
+    actor.require(Permission.ORDERS_INTAKE)
+    source = SOURCE_BY_ROLE.get(actor.role, rules.OrderSource.MANAGER)
+    if source != rules.OrderSource.MANAGER and not data.external_id:
+        raise InvalidInput({"external_id": [str(_("The sender's order id is required."))]})
+    fingerprint = rules.intake_fingerprint(data.model_dump(mode="json"))
+    if data.external_id and (existing := _existing_intake(source, data.external_id, fingerprint)):
+        return Placed(existing, created=False)
+    try:
+        with transaction.atomic():
+            return Placed(_create_order(actor, data, source, fingerprint), created=True)
+    except IntegrityError:
+        # A concurrent twin won the race on (source, external_id); answer as the repeat it is.
+        existing = _existing_intake(source, data.external_id, fingerprint) if data.external_id else None
+        if existing is None:
+            raise
+        return Placed(existing, created=False)
+
+
+def _existing_intake(source: str, external_id: str, fingerprint: str) -> Order | None:
+    order = Order.objects.filter(source=source, external_id=external_id).first()
+    if order is not None and order.intake_fingerprint != fingerprint:
+        raise Conflict(
+            _("An order with this external id was already received with different contents."),
+            code="external_id_conflict", order_id=order.pk, number=order.number,
+        )
+    return order
+
+
+def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str) -> Order:
+    customer = _find_or_create_counterparty(data.customer)
+    status_id = ShopSettings.current().default_site_status_id if source == rules.OrderSource.SITE else rules.StatusCode.PENDING_APPROVAL
+    totals = _totals(data.items, data.delivery.price)
+    now = timezone.now()
+    order = Order.objects.create(
+        number=next_order_number(), source=source, external_id=data.external_id, intake_fingerprint=fingerprint,
+        customer=customer, customer_name=data.customer.name, customer_email=data.customer.email or "",
+        customer_phone=data.customer.phone or "", status_id=status_id, items_total=totals.items_total,
+        delivery_price=totals.delivery_price, total=totals.total, delivery_method=data.delivery.method,
+        delivery_address=data.delivery.address, comment=data.comment, created_at=now, updated_at=now,
+    )
+    OrderItem.objects.bulk_create(_item_rows(order, data.items))
+    events.record(order, "order.created", actor, {
+        "source": source, "status": status_id, "total": str(totals.total), "items": len(data.items),
+    })
+    return order
+
+
+def _locked(order_id: int) -> Order:
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(_("No such order."), code="order_not_found")
+    return order
+
+
+def _touch(order: Order, fields: list[str]) -> None:
+    order.version += 1
+    order.updated_at = timezone.now()
+    order.save(update_fields=[*fields, "version", "updated_at"])
+
+
+@transaction.atomic
+def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
+    """S5, S9: move an order along its lifecycle; a move the rules forbid is a conflict."""
+    actor.require(Permission.ORDERS_SET_STATUS)
+    if not StatusDefinition.objects.filter(pk=status_code).exists():
+        raise InvalidInput({"status": [str(_("Unknown status."))]})
+    order = _locked(order_id)
+    current = order.status_id
+    if current == status_code:
+        return order
+    _require_editable_quick(actor, order)
+    if not rules.transition_allowed(current, status_code):
+        raise Conflict(
+            _("An order in status «%(current)s» cannot be moved to «%(target)s».")
+            % {"current": _status_label(current), "target": _status_label(status_code)},
+            code="status_transition_forbidden", current=current, target=status_code,
+            allowed=rules.allowed_targets(current),
+        )
+    order.status_id = status_code
+    _touch(order, ["status"])
+    events.record(order, "order.status.changed", actor, {"status": [current, status_code]})
+    return order
+
+
+def _status_label(code: str) -> str:
+    definition = StatusDefinition.objects.filter(pk=code).first()
+    return definition.name() if definition else code
+
+
+def _require_editable_quick(actor: Actor, order: Order) -> None:
+    if order.is_quick:
+        actor.require(Permission.ORDERS_EDIT_QUICK)
+
+
+@transaction.atomic
+def replace_items(actor: Actor, order_id: int, items: list[ItemIn], expected_version: int | None = None) -> Order:
+    """Edit the items; totals are recalculated and the customer is told old and new (S4)."""
+    actor.require(Permission.ORDERS_EDIT)
+    order = _locked(order_id)
+    _require_editable_quick(actor, order)
+    if expected_version is not None and expected_version != order.version:
+        raise Conflict(
+            _("The order was changed by someone else; reload it and try again."),
+            code="version_mismatch", version=order.version,
+        )
+    if not rules.items_editable(order.status_id):
+        raise Conflict(
+            _("The items of an order in status «%(status)s» cannot be changed.") % {"status": _status_label(order.status_id)},
+            code="items_frozen", status=order.status_id,
+        )
+    before = [_item_snapshot(i) for i in order.items.all()]
+    old_total = order.total
+    totals = _totals(items, order.delivery_price)
+    order.items.all().delete()
+    OrderItem.objects.bulk_create(_item_rows(order, items))
+    after = [_item_snapshot(i) for i in order.items.all()]
+    if before == after:
+        return order
+    order.items_total, order.total = totals.items_total, totals.total
+    _touch(order, ["items_total", "total"])
+    events.record(order, "order.items.changed", actor, {
+        "items": [before, after], "total": [str(old_total), str(totals.total)],
+    })
+    return order
+
+
+def _item_snapshot(item: OrderItem) -> dict:
+    return {
+        "sku": item.sku, "name": item.name, "unit": item.unit, "quantity": str(item.quantity),
+        "price": str(item.price), "discount": str(item.discount), "amount": str(item.amount),
+        "vat_rate": item.vat_rate, "kind": item.kind,
+    }
+
+
+@transaction.atomic
+def set_removal_mark(actor: Actor, order_id: int, marked: bool) -> Order:
+    """S10: the mark hides the order from the working list; it can be cleared."""
+    actor.require(Permission.ORDERS_EDIT)
+    order = _locked(order_id)
+    _require_editable_quick(actor, order)
+    if order.deletion_mark == marked:
+        return order
+    order.deletion_mark = marked
+    _touch(order, ["deletion_mark"])
+    events.record(order, "order.removal_mark.set" if marked else "order.removal_mark.cleared", actor,
+                  {"deletion_mark": [not marked, marked]})
+    return order
+
+
+@transaction.atomic
+def purge_marked(actor: Actor, order_ids: list[int] | None = None) -> list[str]:
+    """S10: an administrator destroys orders marked for removal. The purge is itself logged."""
+    actor.require(Permission.ORDERS_PURGE)
+    marked = Order.objects.select_for_update().filter(deletion_mark=True)
+    if order_ids is not None:
+        unmarked = set(order_ids) - set(marked.filter(pk__in=order_ids).values_list("pk", flat=True))
+        if unmarked:
+            raise Conflict(
+                _("Only orders marked for removal can be purged."), code="not_marked_for_removal",
+                order_ids=sorted(unmarked),
+            )
+        marked = marked.filter(pk__in=order_ids)
+    purged = []
+    for order in marked:
+        events.record(order, "order.purged", actor, {"number": order.number, "total": str(order.total)})
+        purged.append(order.number)
+        order.delete()
+    return purged
+
+
+@transaction.atomic
+def update_settings(actor: Actor, default_site_status: str) -> ShopSettings:
+    """S6: the status new site orders start in; orders already placed keep theirs."""
+    actor.require(Permission.SETTINGS_CHANGE)
+    if not StatusDefinition.objects.filter(pk=default_site_status, is_final=False).exists():
+        raise InvalidInput({"default_site_status": [str(_("Unknown status, or a final one."))]})
+    shop = ShopSettings.objects.select_for_update().get_or_create(pk=1)[0]
+    shop.default_site_status_id = default_site_status
+    shop.save(update_fields=["default_site_status"])
+    return shop
+
+
+# ---- reading ----
+
+
+def visible_orders(actor: Actor) -> QuerySet[Order]:
+    """B9: staff and machines see every order; a customer only those of his counterparties."""
+    if actor.can(Permission.ORDERS_READ_ALL):
+        return Order.objects.all()
+    if actor.can(Permission.ORDERS_READ_OWN) and actor.user_id:
+        return Order.objects.filter(customer__user_id=actor.user_id)
+    return Order.objects.none()
+
+
+def get_order(actor: Actor, order_id: int) -> Order:
+    order = (
+        visible_orders(actor).select_related("customer", "status").prefetch_related("items").filter(pk=order_id).first()
+    )
+    if order is None:
+        raise NotFound(_("No such order."), code="order_not_found")
+    return order
+
+
+def encode_cursor(order: Order) -> str:
+    return str(order.pk)
+
+
+def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], str | None]:
+    """S2: newest first, keyset-paged by id so a page is as fast at the millionth order as at the first."""
+    orders = visible_orders(actor).filter(deletion_mark=filters.marked).select_related("status")
+    if filters.status:
+        orders = orders.filter(status_id=filters.status)
+    if filters.payment_status:
+        orders = orders.filter(payment_status=filters.payment_status)
+    if filters.created_from:
+        orders = orders.filter(created_at__gte=filters.created_from)
+    if filters.created_to:
+        orders = orders.filter(created_at__lt=filters.created_to)
+    if filters.q:
+        orders = orders.filter(_search(filters.q))
+    if filters.cursor:
+        if not filters.cursor.isdigit():
+            raise InvalidInput({"cursor": [str(_("Not a cursor this list gave out."))]})
+        orders = orders.filter(pk__lt=int(filters.cursor))
+    page = list(orders.order_by("-pk")[: filters.limit + 1])
+    next_cursor = encode_cursor(page[filters.limit - 1]) if len(page) > filters.limit else None
+    return page[: filters.limit], next_cursor
+
+
+def _search(text: str) -> Q:
+    match = Q(number=text) | Q(customer_name__icontains=text) | Q(customer_email__icontains=text.lower())
+    if (phone := rules.normalize_phone(text)) is not None:
+        match |= Q(customer_phone=phone)
+    elif sum(c.isdigit() for c in text) >= 4:
+        match |= Q(customer_phone__contains="".join(c for c in text if c.isdigit()))
+    return match
+
+
+def order_history(actor: Actor, order_id: int):
+    order = get_order(actor, order_id)
+    return order.events.order_by("id")
+
+
+def customer_notifications(actor: Actor) -> QuerySet[CustomerNotification]:
+    actor.require(Permission.NOTIFICATIONS_OWN)
+    return CustomerNotification.objects.filter(counterparty__user_id=actor.user_id).select_related("event", "order")
+
+
+@transaction.atomic
+def mark_notifications_read(actor: Actor, ids: list[int] | None) -> int:
+    unread = customer_notifications(actor).filter(read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return CustomerNotification.objects.filter(pk__in=list(unread.values_list("pk", flat=True))).update(
+        read_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def link_customer_account(user: User) -> int:
+    """A customer account sees the orders of every counterparty with its e-mail; makes one if none."""
+    linked = Counterparty.objects.filter(email=user.email, user__isnull=True).update(user=user)
+    if not linked and not Counterparty.objects.filter(user=user).exists():
+        Counterparty.objects.create(name=user.get_full_name() or user.email, email=user.email, user=user,
+                                    language=user.language)
+        linked = 1
+    return linked

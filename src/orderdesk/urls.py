@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import path
+
+from orderdesk.api import api
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]
+
+
+def _json_error(code: str, message: str, status: int):
+    return JsonResponse({"code": code, "message": message}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def not_found(request, exception=None):
+    return _json_error("not_found", "Not found.", 404)
+
+
+def server_error(request):
+    return _json_error("internal_error", "Something went wrong on our side.", 500)
+
+
+handler404 = not_found
+handler500 = server_error
