@@ -1,8 +1,11 @@
 """How an event reads to a person, in Russian or English (B11), and the customer e-mail it owes (S4)."""
 
+from decimal import Decimal
+
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from orderdesk.core import outbox
@@ -18,21 +21,28 @@ def _status_name(code: str | None) -> str:
     return definition.name() if definition else code
 
 
+def money_text(amount) -> str:
+    """1 234,50 ₽ in Russian, 1,234.50 ₽ in English."""
+    if amount is None:
+        return "—"
+    return f"{number_format(Decimal(amount), decimal_pos=2, use_l10n=True, force_grouping=True)} ₽"
+
+
 def describe(event: OrderEvent) -> str:
     """One sentence in the active language."""
     p = event.payload
     number = event.order_number
     match event.code:
         case "order.created":
-            return _("Order №%(number)s has been placed, total %(total)s RUB.") % {"number": number, "total": p.get("total")}
+            return _("Order №%(number)s has been placed, total %(total)s.") % {"number": number, "total": money_text(p.get("total"))}
         case "order.status.changed":
             before, after = p.get("status", [None, None])
             return _("Order №%(number)s: the status changed from «%(before)s» to «%(after)s».") % {
                 "number": number, "before": _status_name(before), "after": _status_name(after)}
         case "order.items.changed":
             before, after = p.get("total", [None, None])
-            return _("Order №%(number)s: the items changed; the total is now %(total)s RUB (was %(was)s RUB).") % {
-                "number": number, "total": after, "was": before}
+            return _("Order №%(number)s: the items changed; the total is now %(total)s (was %(was)s).") % {
+                "number": number, "total": money_text(after), "was": money_text(before)}
         case "order.delivery.changed":
             return _("Order №%(number)s: the delivery changed.") % {"number": number}
         case "order.removal_mark.set":
@@ -55,7 +65,10 @@ def send_customer_email(message: OutboxMessage) -> None:
         raise outbox.SkipDelivery("the customer has no e-mail")
     language = order.customer.language
     with translation.override(language):
-        context = {"order": order, "text": describe(event), "status": order.status.name(language)}
+        context = {
+            "order": order, "text": describe(event), "status": order.status.name(language),
+            "total": money_text(order.total), "paid": money_text(order.paid_amount),
+        }
         subject = _("Order №%(number)s: %(status)s") % {"number": order.number, "status": context["status"]}
         body = render_to_string("orders/email/order_changed.txt", context)
     EmailMessage(
