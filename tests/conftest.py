@@ -73,8 +73,20 @@ def smtp_down(settings):
 
 
 def run_worker() -> None:
-    """Run every job that is due, then return: the real worker loop in batch mode."""
-    call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+    """Run every job that is due, then return: the real worker loop in batch mode.
+
+    The loop calls close_old_connections(), which drops a connection that is inside the test's
+    transaction; here the test owns the connection, so that call is made a no-op. Tests of
+    what happens across real commits use the `committed_db` marker instead."""
+    from unittest import mock
+
+    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+        call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+
+
+# Real commits: the worker and other connections see only what was committed. Serialized
+# rollback restores the reference data (statuses) that the flush after such a test removes.
+committed_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
