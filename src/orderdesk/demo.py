@@ -1,0 +1,135 @@
+"""Demo data for `make demo`: a person of every role, a site key, and orders in every status.
+
+Orders are made and moved through the same services the API calls, so the demo's history,
+notifications and e-mails are the real ones. Running it again adds nothing twice.
+"""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+from typing import TextIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orderdesk.core.accounts import create_user
+from orderdesk.core.actors import Actor
+from orderdesk.core.models import ApiKey, User
+from orderdesk.core.rights import Role
+from orderdesk.orders import services
+from orderdesk.orders.models import Order
+from orderdesk.orders.rules import PaymentStatus, StatusCode
+from orderdesk.orders.schemas import OrderIn
+
+DEMO_PASSWORD = "demo-orderdesk"
+PEOPLE = [
+    (Role.ADMINISTRATOR, "admin@demo.local", "Анна Администратор", "ru"),
+    (Role.MANAGER, "manager@demo.local", "Михаил Менеджер", "ru"),
+    (Role.CASHIER, "cashier@demo.local", "Катерина Кассир", "ru"),
+    (Role.CUSTOMER, "customer@demo.local", "Иван Покупатель", "ru"),
+    (Role.CUSTOMER, "customer.en@demo.local", "John Buyer", "en"),
+]
+DEMO_KEY_NAME = "demo site"
+
+CATALOG = [
+    ("KT-100", "Чайник электрический", "шт", "2490.00", "22", "goods"),
+    ("CUP-12", "Кружка керамическая", "шт", "390.00", "22", "goods"),
+    ("TEA-50", "Чай зелёный, 100 г", "уп", "259.90", "10", "goods"),
+    ("BK-001", "Книга «Кулинария»", "шт", "890.00", "10", "goods"),
+    ("SRV-AS", "Сборка и установка", "усл", "1500.00", "22", "service"),
+    ("CBL-2M", "Кабель питания 2 м", "шт", "349.50", "22", "goods"),
+    ("RICE-1", "Рис круглый, 1 кг", "кг", "119.90", "10", "goods"),
+]
+BUYERS = [
+    ("Иван Покупатель", "customer@demo.local", "+79161234567", "ru"),
+    ("John Buyer", "customer.en@demo.local", "+79161234568", "en"),
+    ("Ольга Смирнова", "olga@example.ru", "+79031112233", "ru"),
+    ("Пётр Кузнецов", "petr@example.ru", "+79262223344", "ru"),
+    ("ООО «Ромашка»", "buh@romashka.example.ru", "+74951234567", "ru"),
+]
+# Each route ends in a status; the demo spreads orders over them.
+ROUTES = [
+    [],
+    [StatusCode.AGREED],
+    [StatusCode.AGREED, StatusCode.SHIPPED],
+    [StatusCode.AGREED, StatusCode.ISSUED],
+    [StatusCode.AGREED, StatusCode.SHIPPED, StatusCode.ISSUED, StatusCode.CLOSED],
+    [StatusCode.CANCELLED],
+]
+
+
+def _people() -> None:
+    for role, email, name, language in PEOPLE:
+        if not User.objects.filter(email=email).exists():
+            user = create_user(email=email, password=DEMO_PASSWORD, role=role, name=name, language=language)
+            if role == Role.CUSTOMER:
+                services.link_customer_account(user)
+
+
+def _site_key() -> tuple[ApiKey, str]:
+    """Keys are stored hashed, so a rerun revokes the old demo key and shows a new one."""
+    ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return ApiKey.issue(name=DEMO_KEY_NAME, role=Role.SITE)
+
+
+def _order_body(rng: random.Random, n: int) -> dict:
+    name, email, phone, language = BUYERS[n % len(BUYERS)]
+    kind = "company" if name.startswith("ООО") else "person"
+    lines = rng.sample(CATALOG, rng.randint(1, 4))
+    return {
+        "external_id": f"demo-{n:04d}",
+        "customer": {"kind": kind, "name": name, "email": email, "phone": phone, "language": language},
+        "items": [
+            {"sku": sku, "name": title, "unit": unit, "quantity": str(rng.randint(1, 3)), "price": price,
+             "vat_rate": vat, "kind": kind_}
+            for sku, title, unit, price, vat, kind_ in lines
+        ],
+        "delivery": {"method": rng.choice(["Курьер", "Самовывоз", "Почта России"]), "address": "Москва, ул. Примерная, 1",
+                     "price": rng.choice(["0.00", "300.00", "450.00"])},
+        "comment": rng.choice(["", "Позвонить за час", "Оставить у консьержа"]),
+    }
+
+
+def _payment_state(rng: random.Random, order: Order, route: list[StatusCode]) -> None:
+    """Payments and their documents arrive with the payments issue; until then the demo shows
+    the payment states on the order itself, consistent with its status."""
+    if route and route[-1] in (StatusCode.ISSUED, StatusCode.CLOSED):
+        status = PaymentStatus.PAID
+    else:
+        status = rng.choice(list(PaymentStatus))
+    paid = {PaymentStatus.NOT_PAID: Decimal("0.00"), PaymentStatus.PAID: order.total,
+            PaymentStatus.PARTIALLY_PAID: (order.total / 2).quantize(Decimal("0.01"))}[status]
+    Order.objects.filter(pk=order.pk).update(payment_status=status, paid_amount=paid)
+
+
+def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
+    with transaction.atomic():
+        _people()
+        site_key, secret = _site_key()
+    site = Actor.for_api_key(site_key)
+    manager = Actor.for_user(User.objects.get(email="manager@demo.local"))
+    now = timezone.now()
+    made = 0
+    for n in range(1, orders + 1):
+        rng = random.Random(n)  # per order, so a rerun rebuilds the very same bodies
+        with transaction.atomic():
+            placed = services.place_order(site, OrderIn(**_order_body(rng, n)))
+            if not placed.created:
+                continue
+            route = ROUTES[n % len(ROUTES)]
+            for status in route:
+                services.set_status(manager, placed.order.pk, status)
+            _payment_state(rng, placed.order, route)
+            Order.objects.filter(pk=placed.order.pk).update(created_at=now - timedelta(days=orders - n, hours=rng.randint(0, 12)))
+            made += 1
+    if out is not None:
+        base = settings.SITE_URL.rstrip("/")
+        out.write(
+            f"\nDemo data: {made} new orders ({Order.objects.count()} in all).\n"
+            f"  API docs:     {base}/api/v1/docs\n"
+            f"  Admin:        {base}/admin/\n"
+            f"  Sign in (API): POST {base}/api/v1/auth/login {{\"email\": ..., \"password\": \"{DEMO_PASSWORD}\"}}\n"
+            + "".join(f"    {role.value:<14} {email}  /  {DEMO_PASSWORD}\n" for role, email, _n, _l in PEOPLE)
+            + f"  Site API key (Authorization: Bearer ...):\n    {secret}\n"
+        )
