@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import path
+from django.utils.translation import gettext as _
 
 from orderdesk.api import api
 
@@ -15,7 +16,7 @@ def _json_error(code: str, message: str, status: int):
 
 
 def not_found(request, exception=None):
-    return _json_error("not_found", "Not found.", 404)
+    return _json_error("not_found", _("Not found."), 404)
 
 
 def server_error(request):
