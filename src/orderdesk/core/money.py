@@ -11,6 +11,9 @@ def money(value: Decimal | int | str) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must not be a float")
     try:
-        return Decimal(value).quantize(KOPECK, rounding=ROUND_HALF_UP)
+        amount = Decimal(value)
+        if not amount.is_finite():  # NaN quantizes quietly to NaN
+            raise InvalidOperation
+        return amount.quantize(KOPECK, rounding=ROUND_HALF_UP)
     except InvalidOperation as exc:
         raise ValueError(f"not a sum of money: {value!r}") from exc

@@ -143,8 +143,12 @@ _PHONE_NOISE = re.compile(r"[\s()\-.]")
 def normalize_phone(raw: str) -> str | None:
     """+7XXXXXXXXXX for Russian numbers written any usual way; other countries in E.164; None if not a phone."""
     digits = _PHONE_NOISE.sub("", raw.strip())
+    if not digits.isascii():  # str.isdigit() also accepts full-width and superscript digits
+        return None
     if digits.startswith("+"):
         body = digits[1:]
+        if body.startswith("7") and len(body) != 11:  # +7 numbers have ten digits after the code
+            return None
         return digits if body.isdigit() and 10 <= len(body) <= 15 else None
     if not digits.isdigit():
         return None
@@ -166,7 +170,7 @@ def _inn_check_digit(digits: list[int], weights: tuple[int, ...]) -> int:
 
 def inn_valid(inn: str) -> bool:
     """INN check digits as the Federal Tax Service defines them: 10 digits for a company, 12 for a person."""
-    if not inn.isdigit() or len(inn) not in (10, 12):
+    if not (inn.isascii() and inn.isdigit()) or len(inn) not in (10, 12):
         return False
     digits = [int(c) for c in inn]
     if len(inn) == 10:
