@@ -1,0 +1,458 @@
+"""B9: who may call what. One row per API operation, one column per kind of caller.
+
+The operations come from the API's own OpenAPI schema, so an endpoint added without a row here
+fails `test_b09_every_api_operation_has_a_row_in_the_rights_table`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from orderdesk.core.actors import Actor
+from orderdesk.core.models import ApiKey
+from orderdesk.core.rights import Role
+from orderdesk.orders import services
+from orderdesk.orders.models import Order, OrderEvent, ShopSettings
+from orderdesk.orders.rules import StatusCode
+from orderdesk.orders.schemas import OrderIn
+from tests.conftest import PASSWORD, JsonClient, order_body
+
+pytestmark = pytest.mark.django_db
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+CALLERS = [
+    "anonymous", "customer", "cashier", "manager", "administrator",
+    "site_key", "integration_key", "wrong_key", "revoked_key",
+]
+PEOPLE = {"customer", "cashier", "manager", "administrator"}
+LOCKED_OUT = {"anonymous": 401, "wrong_key": 401, "revoked_key": 401}
+
+ONE_ITEM = {"items": [{"name": "Чайник", "quantity": "1", "price": "1000.00", "vat_rate": "22"}]}
+
+
+@dataclass
+class World:
+    """What every row acts on: an order of another customer, one marked for removal, a sign-in."""
+
+    order: Order
+    marked: Order
+    login_email: str
+
+
+@dataclass
+class Row:
+    body: Callable[[World], dict] | None = None
+    # caller → status; callers not listed are LOCKED_OUT's or `default`
+    expected: dict[str, int] = field(default_factory=dict)
+    default: int = 200
+    public: bool = False
+
+    def status_for(self, caller: str) -> int:
+        if caller in self.expected:
+            return self.expected[caller]
+        if caller in LOCKED_OUT and not self.public:
+            return LOCKED_OUT[caller]
+        return self.default
+
+
+def only(allowed: set[str], ok: int = 200, refused: int = 403) -> dict[str, int]:
+    return {c: (ok if c in allowed else refused) for c in CALLERS if c not in LOCKED_OUT}
+
+
+STAFF = {"cashier", "manager", "administrator"}
+MACHINES = {"site_key", "integration_key"}
+EDITORS = {"manager", "administrator", "integration_key"}
+
+RIGHTS: dict[tuple[str, str], Row] = {
+    # signing in is open to anyone who knows a password
+    ("POST", "/api/v1/auth/login"): Row(
+        body=lambda w: {"email": w.login_email, "password": PASSWORD}, public=True),
+    ("POST", "/api/v1/auth/logout"): Row(default=204),
+    # who-am-I is about people; a machine is told so
+    ("GET", "/api/v1/auth/me"): Row(expected=only(PEOPLE, refused=400)),
+    ("POST", "/api/v1/orders"): Row(
+        body=lambda w: order_body("rights-new"), expected=only({"manager", "administrator", *MACHINES}, ok=201)),
+    ("GET", "/api/v1/orders"): Row(),  # a customer gets his own orders only; see below
+    # another customer's order does not exist for a customer
+    ("GET", "/api/v1/orders/{order_id}"): Row(expected={"customer": 404}),
+    ("GET", "/api/v1/orders/{order_id}/history"): Row(expected={"customer": 404}),
+    ("POST", "/api/v1/orders/{order_id}/status"): Row(
+        body=lambda w: {"status": StatusCode.AGREED}, expected=only({*STAFF, "integration_key"})),
+    ("PUT", "/api/v1/orders/{order_id}/items"): Row(body=lambda w: ONE_ITEM, expected=only(EDITORS)),
+    ("PUT", "/api/v1/orders/{order_id}/delivery"): Row(
+        body=lambda w: {"method": "pickup", "address": "", "price": "0.00"}, expected=only(EDITORS)),
+    ("PUT", "/api/v1/orders/{order_id}/removal-mark"): Row(body=lambda w: {"marked": True}, expected=only(EDITORS)),
+    ("POST", "/api/v1/orders/purge"): Row(
+        body=lambda w: {"order_ids": [w.marked.pk]}, expected=only({"administrator"})),
+    ("GET", "/api/v1/me/orders"): Row(),
+    ("GET", "/api/v1/me/notifications"): Row(expected=only({"customer"})),
+    ("POST", "/api/v1/me/notifications/read"): Row(body=lambda w: {}, expected=only({"customer"})),
+    ("GET", "/api/v1/statuses"): Row(),
+    ("GET", "/api/v1/settings"): Row(),
+    ("PUT", "/api/v1/settings"): Row(
+        body=lambda w: {"default_site_status": StatusCode.AGREED}, expected=only({"administrator"})),
+}
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # The production hasher costs ~0.5 s a user; this file makes hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "order_not_found"}
+
+
+def _operations_in_schema(client) -> set[tuple[str, str]]:
+    schema = client.get("/api/v1/openapi.json").json()
+    return {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops if m in HTTP_METHODS}
+
+
+def test_b09_every_api_operation_has_a_row_in_the_rights_table():
+    operations = _operations_in_schema(JsonClient())
+
+    assert operations - RIGHTS.keys() == set(), "add these operations to RIGHTS in tests/api/test_rights.py"
+    assert RIGHTS.keys() - operations == set(), "RIGHTS lists operations the API no longer has"
+
+
+@pytest.fixture
+def world(make_user, site_actor) -> World:
+    other = make_user(Role.CUSTOMER, email="other@example.com")
+    services.link_customer_account(other)
+    order = services.place_order(site_actor, OrderIn(**order_body("rights-1", email=other.email))).order
+    marked = services.place_order(site_actor, OrderIn(**order_body("rights-2", email=other.email))).order
+    services.set_removal_mark(Actor.for_user(make_user(Role.MANAGER)), marked.pk, True)
+    return World(order=order, marked=marked, login_email=make_user(Role.MANAGER).email)
+
+
+@pytest.fixture
+def callers(make_user, client_as, machine_client) -> dict[str, JsonClient]:
+    """A client for every kind of caller."""
+    customer = make_user(Role.CUSTOMER, email="me@example.com")
+    services.link_customer_account(customer)
+    revoked = machine_client(Role.SITE)
+    ApiKey.objects.filter(pk=revoked.api_key.pk).update(revoked_at=timezone.now())
+    clients = {
+        "anonymous": JsonClient(),
+        "customer": client_as(customer),
+        **{role: client_as(role) for role in ("cashier", "manager", "administrator")},
+        "site_key": machine_client(Role.SITE),
+        "integration_key": machine_client(Role.INTEGRATION),
+        "wrong_key": JsonClient(HTTP_AUTHORIZATION="Bearer od_00000000_not-a-key-anyone-was-given"),
+        "revoked_key": revoked,
+    }
+    assert list(clients) == CALLERS
+    return clients
+
+
+class _Undo(Exception):
+    pass
+
+
+def _call(client: JsonClient, method: str, path: str, body: dict | None):
+    if method == "GET":
+        return client.get(path)
+    return getattr(client, f"{method.lower()}_json")(path, body)
+
+
+def _call_and_undo(client: JsonClient, method: str, path: str, body: dict | None, check: Callable):
+    """Make the call, check it, then roll its effects back so every caller meets the same world."""
+    outcome = {}
+    try:
+        with transaction.atomic():
+            response = _call(client, method, path, body)
+            outcome["response"] = response
+            outcome["problem"] = check(response)
+            raise _Undo
+    except _Undo:
+        pass
+    return outcome["response"], outcome["problem"]
+
+
+@pytest.mark.parametrize("operation", sorted(RIGHTS), ids=lambda op: f"{op[0]} {op[1]}")
+def test_b09_rights_table(operation, world, callers):
+    method, template = operation
+    row = RIGHTS[operation]
+    path = template.format(order_id=world.order.pk)
+    events_before = OrderEvent.objects.count()
+
+    def refusal_problem(response) -> str | None:
+        if response.status_code < 400:
+            return None
+        if not response["Content-Type"].startswith("application/json"):
+            return f"not JSON: {response.content[:100]!r}"
+        body = response.json()
+        expected_code = ERROR_CODES.get(response.status_code, body.get("code"))
+        if body.get("code") != expected_code or not body.get("message"):
+            return f"unclear error: {body}"
+        if OrderEvent.objects.count() != events_before or not Order.objects.filter(pk=world.marked.pk).exists():
+            return "the refused call changed something"
+        if ShopSettings.current().default_site_status_id != StatusCode.PENDING_APPROVAL:
+            return "the refused call changed the settings"
+        return None
+
+    answered, problems = {}, {}
+    for caller, client in callers.items():
+        response, problem = _call_and_undo(client, method, path, row.body(world) if row.body else None, refusal_problem)
+        answered[caller] = response.status_code
+        if problem:
+            problems[caller] = problem
+
+    assert answered == {caller: row.status_for(caller) for caller in CALLERS}
+    assert problems == {}
+
+
+# ---- a customer and his own orders ----
+
+
+@pytest.fixture
+def customer(make_user):
+    user = make_user(Role.CUSTOMER, email="anna@example.com")
+    services.link_customer_account(user)
+    return user
+
+
+def test_b09_customer_reads_his_own_order_card_and_history(customer, client_as, site_actor):
+    mine = services.place_order(site_actor, OrderIn(**order_body("own-1", email=customer.email))).order
+    client = client_as(customer)
+
+    card = client.get(f"/api/v1/orders/{mine.pk}")
+    history = client.get(f"/api/v1/orders/{mine.pk}/history")
+
+    assert card.status_code == 200
+    assert card.json()["number"] == mine.number
+    assert history.status_code == 200
+    assert [e["code"] for e in history.json()] == ["order.created"]
+
+
+def test_b09_customer_gets_404_for_another_customers_order_as_for_one_that_does_not_exist(
+    customer, client_as, site_actor
+):
+    theirs = services.place_order(site_actor, OrderIn(**order_body("theirs-1", email="boris@example.com"))).order
+    client = client_as(customer)
+
+    for template in ("/api/v1/orders/{}", "/api/v1/orders/{}/history"):
+        foreign = client.get(template.format(theirs.pk))
+        missing = client.get(template.format(theirs.pk + 1000))
+        assert foreign.status_code == missing.status_code == 404
+        assert foreign.json() == missing.json()
+        assert foreign.json()["code"] == "order_not_found"
+
+
+def test_b09_customer_lists_only_his_own_orders(customer, client_as, site_actor, make_user):
+    mine = [
+        services.place_order(site_actor, OrderIn(**order_body(f"own-{n}", email=customer.email))).order
+        for n in range(2)
+    ]
+    services.place_order(site_actor, OrderIn(**order_body("theirs-1", email="boris@example.com")))
+    client = client_as(customer)
+
+    for path in ("/api/v1/orders", "/api/v1/me/orders", f"/api/v1/orders?q={'boris@example.com'}"):
+        response = client.get(path)
+        assert response.status_code == 200
+        numbers = {o["number"] for o in response.json()["results"]}
+        assert numbers <= {o.number for o in mine}, path
+    assert {o["number"] for o in client.get("/api/v1/me/orders").json()["results"]} == {o.number for o in mine}
+
+
+def test_b09_customer_cannot_change_even_his_own_order(customer, client_as, site_actor):
+    mine = services.place_order(site_actor, OrderIn(**order_body("own-1", email=customer.email))).order
+    client = client_as(customer)
+
+    refusals = [
+        client.post_json(f"/api/v1/orders/{mine.pk}/status", {"status": StatusCode.CANCELLED}),
+        client.put_json(f"/api/v1/orders/{mine.pk}/items", ONE_ITEM),
+        client.put_json(f"/api/v1/orders/{mine.pk}/removal-mark", {"marked": True}),
+        client.post_json("/api/v1/orders/purge", {"order_ids": [mine.pk]}),
+        client.post_json("/api/v1/orders", order_body("from-customer", email=customer.email)),
+    ]
+
+    assert [r.status_code for r in refusals] == [403] * len(refusals)
+    assert {r.json()["code"] for r in refusals} == {"forbidden"}
+    mine.refresh_from_db()
+    assert (mine.status_id, mine.version, mine.deletion_mark) == (StatusCode.PENDING_APPROVAL, 1, False)
+    assert Order.objects.count() == 1
+
+
+def test_b09_cashier_sets_status_but_cannot_edit_items_or_purge(client_as, site_actor):
+    order = services.place_order(site_actor, OrderIn(**order_body("c-1"))).order
+    client = client_as(Role.CASHIER)
+
+    assert client.post_json(f"/api/v1/orders/{order.pk}/status", {"status": StatusCode.AGREED}).status_code == 200
+    items = client.put_json(f"/api/v1/orders/{order.pk}/items", ONE_ITEM)
+    purge = client.post_json("/api/v1/orders/purge", {})
+
+    assert (items.status_code, purge.status_code) == (403, 403)
+    assert items.json()["permission"] == "orders.edit"
+    assert purge.json()["permission"] == "orders.purge"
+    assert order.items.count() == 2
+
+
+def test_b09_manager_cannot_purge_or_change_settings(client_as, site_actor):
+    order = services.place_order(site_actor, OrderIn(**order_body("m-1"))).order
+    client = client_as(Role.MANAGER)
+    assert client.put_json(f"/api/v1/orders/{order.pk}/removal-mark", {"marked": True}).status_code == 200
+
+    purge = client.post_json("/api/v1/orders/purge", {"order_ids": [order.pk]})
+    settings = client.put_json("/api/v1/settings", {"default_site_status": StatusCode.AGREED})
+
+    assert (purge.status_code, settings.status_code) == (403, 403)
+    assert Order.objects.filter(pk=order.pk).exists()
+    assert ShopSettings.current().default_site_status_id == StatusCode.PENDING_APPROVAL
+
+
+def test_b09_site_key_places_and_reads_orders_but_cannot_set_status(machine_client):
+    site = machine_client(Role.SITE)
+
+    placed = site.post_json("/api/v1/orders", order_body("site-77"))
+    order_id = placed.json()["id"]
+    read = site.get(f"/api/v1/orders/{order_id}")
+    status = site.post_json(f"/api/v1/orders/{order_id}/status", {"status": StatusCode.AGREED})
+
+    assert placed.status_code == 201
+    assert read.status_code == 200
+    assert read.json()["external_id"] == "site-77"
+    assert status.status_code == 403
+    assert status.json()["code"] == "forbidden"
+    assert Order.objects.get(pk=order_id).status_id == StatusCode.PENDING_APPROVAL
+
+
+def test_b09_revoked_key_is_refused_from_the_moment_it_is_revoked(machine_client):
+    site = machine_client(Role.SITE)
+    assert site.get("/api/v1/orders").status_code == 200
+
+    ApiKey.objects.filter(pk=site.api_key.pk).update(revoked_at=timezone.now())
+    response = site.post_json("/api/v1/orders", order_body("after-revoke"))
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert not Order.objects.exists()
+
+
+def test_b09_anonymous_caller_gets_401_json_with_a_message():
+    response = JsonClient().get("/api/v1/orders")
+
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "unauthorized"
+    assert "Bearer" in response.json()["message"]
+
+
+# ---- CSRF: a person's session must carry the token on every change ----
+
+
+def _signed_in_with_csrf_checks(client_as, role=Role.MANAGER) -> JsonClient:
+    return client_as(role, enforce_csrf_checks=True)
+
+
+def test_b09_session_change_without_csrf_token_is_refused_with_csrf_failed(client_as, site_actor):
+    order = services.place_order(site_actor, OrderIn(**order_body("csrf-1"))).order
+    client = _signed_in_with_csrf_checks(client_as)
+
+    post = client.post_json(f"/api/v1/orders/{order.pk}/status", {"status": StatusCode.AGREED})
+    put = client.put_json(f"/api/v1/orders/{order.pk}/removal-mark", {"marked": True})
+
+    assert (post.status_code, put.status_code) == (403, 403)
+    assert post.json()["code"] == put.json()["code"] == "csrf_failed"
+    order.refresh_from_db()
+    assert (order.status_id, order.deletion_mark) == (StatusCode.PENDING_APPROVAL, False)
+
+
+def test_b09_session_change_with_the_csrf_token_from_auth_me_works(client_as, site_actor):
+    order = services.place_order(site_actor, OrderIn(**order_body("csrf-2"))).order
+    client = _signed_in_with_csrf_checks(client_as)
+
+    me = client.get("/api/v1/auth/me")
+    token = me.json()["csrf_token"]
+    assert client.cookies["csrftoken"].value  # the cookie the token pairs with
+
+    post = client.post_json(f"/api/v1/orders/{order.pk}/status", {"status": StatusCode.AGREED}, HTTP_X_CSRFTOKEN=token)
+    wrong = client.put_json(f"/api/v1/orders/{order.pk}/removal-mark", {"marked": True}, HTTP_X_CSRFTOKEN="x" * 32)
+
+    assert post.status_code == 200, post.content
+    assert post.json()["status"] == StatusCode.AGREED
+    assert wrong.status_code == 403
+    assert wrong.json()["code"] == "csrf_failed"
+
+
+def test_b09_session_reads_need_no_csrf_token(client_as):
+    client = _signed_in_with_csrf_checks(client_as)
+
+    assert client.get("/api/v1/orders").status_code == 200
+
+
+def test_b09_machine_key_needs_no_csrf_token():
+    key, secret = ApiKey.issue(name="site", role=Role.SITE)
+    client = JsonClient(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    assert client.post_json("/api/v1/orders", order_body("csrf-machine")).status_code == 201
+
+
+def test_b09_wrong_key_with_a_post_hears_401_not_a_csrf_complaint():
+    client = JsonClient(enforce_csrf_checks=True, HTTP_AUTHORIZATION="Bearer od_nope")
+
+    response = client.post_json("/api/v1/orders", order_body("csrf-wrong"))
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+
+
+# ---- signing in and out ----
+
+
+def test_b09_sign_in_me_and_sign_out(make_user, site_actor):
+    user = make_user(Role.MANAGER, email="olga@example.com")
+    order = services.place_order(site_actor, OrderIn(**order_body("login-1"))).order
+    client = JsonClient(enforce_csrf_checks=True)
+
+    login = client.post_json("/api/v1/auth/login", {"email": "Olga@Example.com ", "password": PASSWORD})
+    assert login.status_code == 200, login.content
+    assert login.json()["email"] == user.email
+    assert login.json()["role"] == Role.MANAGER
+    token = login.json()["csrf_token"]
+
+    me = client.get("/api/v1/auth/me")
+    assert me.status_code == 200
+    assert me.json()["email"] == user.email
+    changed = client.post_json(f"/api/v1/orders/{order.pk}/status", {"status": StatusCode.AGREED},
+                               HTTP_X_CSRFTOKEN=token)
+    assert changed.status_code == 200, changed.content
+
+    logout = client.post_json("/api/v1/auth/logout", HTTP_X_CSRFTOKEN=token)
+    assert logout.status_code == 204
+    after = client.get("/api/v1/auth/me")
+    assert after.status_code == 401
+    assert after.json()["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "email, password",
+    [("olga@example.com", "wrong-password"), ("nobody@example.com", PASSWORD)],
+    ids=["wrong password", "unknown e-mail"],
+)
+def test_b09_sign_in_with_wrong_credentials_is_401_wrong_credentials(make_user, email, password):
+    make_user(Role.MANAGER, email="olga@example.com")
+    client = JsonClient()
+
+    response = client.post_json("/api/v1/auth/login", {"email": email, "password": password})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "wrong_credentials"
+    assert response.json()["message"] == "Неверный e-mail или пароль."
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_b09_deactivated_person_cannot_sign_in_and_loses_the_open_session(make_user, client_as):
+    user = make_user(Role.MANAGER, email="gone@example.com")
+    session = client_as(user)
+    user.is_active = False
+    user.save()
+
+    login = JsonClient().post_json("/api/v1/auth/login", {"email": user.email, "password": PASSWORD})
+
+    assert login.status_code == 401
+    assert login.json()["code"] == "wrong_credentials"
+    assert session.get("/api/v1/orders").status_code == 401
