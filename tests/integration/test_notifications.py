@@ -1,12 +1,16 @@
 """S4: every change the customer cares about reaches the personal account and the mailbox."""
 
-import pytest
+from datetime import timedelta
+
 from django.utils import timezone
 
+from orderdesk.core import outbox
 from orderdesk.core.models import OutboxMessage
+from orderdesk.core.rights import Role
 from orderdesk.orders import services
 from orderdesk.orders.models import CustomerNotification
-from orderdesk.orders.schemas import OrderIn
+from orderdesk.orders.rules import StatusCode
+from orderdesk.orders.schemas import ItemIn, OrderIn
 from tests.conftest import order_body, run_worker
 
 
@@ -50,3 +54,113 @@ def test_s04_mail_is_retried_while_smtp_fails_and_sent_once_it_is_back(db, setti
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.DONE
     assert message.attempts == 2
+
+
+# ---- what each change tells the customer by e-mail ----
+
+NBSP = "\xa0"
+
+
+def _place(site_actor, **body):
+    return services.place_order(site_actor, OrderIn(**order_body(**body))).order
+
+
+def test_s04_status_change_mails_the_customer_old_and_new_status_in_russian(db, smtp_server, site_actor, actor_of):
+    order = _place(site_actor, email="anna@example.com")
+    run_worker()
+    smtp_server.wait_for(1)
+
+    services.set_status(actor_of(Role.MANAGER), order.pk, StatusCode.AGREED)
+    run_worker()
+
+    placed, changed = smtp_server.wait_for(2)
+    assert changed["To"] == "anna@example.com"
+    assert changed["Subject"] == f"Заказ №{order.number}: Согласован"
+    body = changed.get_content()
+    assert f"Заказ №{order.number}: статус изменён с «На согласовании» на «Согласован»." in body
+    assert "Здравствуйте, Иван Петров!" in body
+    assert changed["Content-Language"] == "ru"
+    assert changed["Message-ID"] != placed["Message-ID"]
+
+
+def test_b11_customer_whose_language_is_english_gets_english_mail(db, smtp_server, site_actor, actor_of):
+    customer = {**order_body()["customer"], "email": "john@example.com", "name": "John Smith", "language": "en"}
+    order = _place(site_actor, customer=customer)
+    run_worker()
+    services.set_status(actor_of(Role.MANAGER), order.pk, StatusCode.AGREED)
+    run_worker()
+
+    placed, changed = smtp_server.wait_for(2)
+    assert placed["Subject"] == f"Order №{order.number}: Pending approval"
+    assert f"Order №{order.number} has been placed, total 900.00 ₽." in placed.get_content()
+    assert "Hello, John Smith!" in placed.get_content()
+    assert changed["Subject"] == f"Order №{order.number}: Agreed"
+    assert f"Order №{order.number}: the status changed from «Pending approval» to «Agreed»." in changed.get_content()
+    assert "Order total: 900.00 ₽" in changed.get_content()
+    assert {placed["Content-Language"], changed["Content-Language"]} == {"en"}
+    assert "Заказ" not in placed.get_content() + changed.get_content()
+
+
+def test_s04_items_change_mails_the_new_total(db, smtp_server, site_actor, actor_of):
+    order = _place(site_actor, email="anna@example.com")
+    run_worker()
+    smtp_server.wait_for(1)
+
+    services.replace_items(actor_of(Role.MANAGER), order.pk,
+                           [ItemIn(name="Чайник", quantity="1", price="1000.00", vat_rate="22")])
+    run_worker()
+
+    _placed, changed = smtp_server.wait_for(2)
+    body = changed.get_content()
+    assert f"Заказ №{order.number}: изменён состав заказа; сумма теперь 1{NBSP}300,00 ₽ (была 900,00 ₽)." in body
+    assert f"Сумма заказа: 1{NBSP}300,00 ₽" in body
+
+
+def test_s04_customer_with_a_phone_only_gets_no_mail_and_nothing_breaks(db, smtp_server, site_actor):
+    customer = {**order_body()["customer"], "email": None}
+    order = _place(site_actor, customer=customer)
+
+    run_worker()
+
+    message = OutboxMessage.objects.get()
+    assert message.state == OutboxMessage.State.SKIPPED
+    assert message.attempts == 1
+    assert "e-mail" in message.last_error
+    assert smtp_server.messages == []
+    assert CustomerNotification.objects.filter(order=order).count() == 1  # the account still hears of it
+
+
+def test_b06_sweep_rewakes_a_message_stuck_in_sending_and_it_is_delivered_once(db, smtp_server, site_actor):
+    _place(site_actor, email="anna@example.com")
+    message = OutboxMessage.objects.get()
+    # A worker claimed the message and died before it sent or failed: the row stays "sending".
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        state=OutboxMessage.State.SENDING, attempts=1, claimed_until=timezone.now() + timedelta(seconds=60))
+    run_worker()  # the job runs, finds the row claimed, and leaves it alone
+    assert smtp_server.messages == []
+    assert outbox.sweep() == 0  # the claim has not expired yet
+
+    OutboxMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert outbox.sweep() == 1
+    run_worker()
+    assert outbox.sweep() == 0
+    run_worker()
+
+    assert len(smtp_server.messages) == 1
+    assert smtp_server.messages[0]["To"] == "anna@example.com"
+    message.refresh_from_db()
+    assert (message.state, message.attempts, message.claimed_until) == (OutboxMessage.State.DONE, 2, None)
+
+
+def test_b06_a_message_already_delivered_is_not_sent_again_when_its_job_runs_twice(db, smtp_server, site_actor):
+    _place(site_actor, email="anna@example.com")
+    message = OutboxMessage.objects.get()
+
+    first = outbox.deliver(message.pk)
+    second = outbox.deliver(message.pk)
+    run_worker()  # the job enqueued with the message also runs
+
+    assert (first, second) == ("done", "not due")
+    assert len(smtp_server.messages) == 1
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (OutboxMessage.State.DONE, 1)
