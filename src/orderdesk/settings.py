@@ -97,6 +97,11 @@ def _database_from_env() -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         }
         config["CONN_MAX_AGE"] = 0 if url.endswith(":memory:") else config["CONN_MAX_AGE"]
+        if not url.endswith(":memory:"):
+            # Tests use a file as the product does: Django's default in-memory test database shares
+            # one cache between threads and fails with "table is locked" instead of waiting.
+            db_file = Path(config["NAME"])
+            config["TEST"] = {"NAME": str(db_file.with_name(f"test_{db_file.name}"))}
     return config
 
 

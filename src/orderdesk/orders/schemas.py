@@ -9,9 +9,12 @@ from django.core.validators import validate_email
 from ninja import Field, Schema
 from pydantic import AfterValidator, StringConstraints, field_validator, model_validator
 
-from orderdesk.orders.rules import VAT_RATES, Line, inn_valid, line_problem, normalize_phone
+from orderdesk.orders.rules import VAT_RATES, Line, inn_valid, line_problem, normalize_phone, order_totals
 
 MAX_ITEMS = 1000
+# The largest sum a money column (14 digits, 2 after the point) holds; a bigger line or total
+# would overflow the database, so it is refused here with a field error instead of a 500.
+MAX_MONEY = Decimal("999999999999.99")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -82,7 +85,15 @@ class ItemIn(Schema):
     def discount_within_amount(self):
         if line_problem(Line(self.quantity, self.price, self.discount)):
             raise ValueError("the discount is larger than quantity × price")
+        if self.quantity * self.price > MAX_MONEY:
+            raise ValueError(f"quantity × price is larger than {MAX_MONEY}")
         return self
+
+
+def _items_total_within_limit(items: list[ItemIn], delivery_price: Decimal = Decimal("0")) -> None:
+    lines = (Line(i.quantity, i.price, i.discount) for i in items)
+    if order_totals(lines, delivery_price).total > MAX_MONEY:
+        raise ValueError(f"the order total is larger than {MAX_MONEY}")
 
 
 class DeliveryIn(Schema):
@@ -98,10 +109,20 @@ class OrderIn(Schema):
     delivery: DeliveryIn = DeliveryIn()
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
+    @model_validator(mode="after")
+    def total_within_limit(self):
+        _items_total_within_limit(self.items, self.delivery.price)
+        return self
+
 
 class ItemsIn(Schema):
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
     expected_version: int | None = None
+
+    @model_validator(mode="after")
+    def total_within_limit(self):
+        _items_total_within_limit(self.items)
+        return self
 
 
 class StatusIn(Schema):
