@@ -107,6 +107,10 @@ def http_error(request, exc: HttpError):
         return api.create_response(
             request, error_body("csrf_failed", _("The CSRF token is missing or wrong; reload the page.")), status=403
         )
+    if exc.status_code == 400 and str(exc.message).startswith("Cannot parse request body"):
+        return api.create_response(
+            request, error_body("malformed_body", _("The request body is not valid JSON.")), status=400
+        )
     return api.create_response(request, error_body("http_error", str(exc.message)), status=exc.status_code)
 
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import StringConstraints
 from typing import Annotated
 
@@ -48,7 +48,7 @@ def sign_in(request, credentials: LoginIn):
 @router.post("/logout", response={204: None})
 def sign_out(request):
     logout(request)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=MeOut)

@@ -1,13 +1,14 @@
 """HTTP face of the orders services. Handlers translate; every decision is in services and rules."""
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from orderdesk.orders import services
 from orderdesk.orders.models import Order, ShopSettings, StatusDefinition
 from orderdesk.orders.notifications import describe
 from orderdesk.orders.rules import allowed_targets
 from orderdesk.orders.schemas import (
+    DeliveryIn,
     ErrorOut,
     EventOut,
     ItemsIn,
@@ -62,7 +63,7 @@ def place_order(request: HttpRequest, body: OrderIn):
     """Idempotent on `external_id`: the same id and body answer 200 with the order already made;
     the same id with another body answers 409 `external_id_conflict`."""
     placed = services.place_order(request.auth, body)
-    return (201 if placed.created else 200), _card_of(request, placed.order.pk)
+    return Status(201 if placed.created else 200, _card_of(request, placed.order.pk))
 
 
 @orders_router.get("", response={200: OrderPageOut, **ERRORS}, summary="Order list")
@@ -97,6 +98,12 @@ def set_status(request: HttpRequest, order_id: int, body: StatusIn):
 @orders_router.put("/{int:order_id}/items", response={200: OrderOut, **ERRORS}, summary="Replace the items")
 def replace_items(request: HttpRequest, order_id: int, body: ItemsIn):
     services.replace_items(request.auth, order_id, body.items, body.expected_version)
+    return _card_of(request, order_id)
+
+
+@orders_router.put("/{int:order_id}/delivery", response={200: OrderOut, **ERRORS}, summary="Change the delivery")
+def update_delivery(request: HttpRequest, order_id: int, body: DeliveryIn):
+    services.update_delivery(request.auth, order_id, body)
     return _card_of(request, order_id)
 
 

@@ -87,6 +87,9 @@ class Order(models.Model):
     customer_name = models.CharField(_("customer name"), max_length=255)
     customer_email = models.CharField(_("customer e-mail"), max_length=254, blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+    # Number, name, e-mail and phone folded to lower case: one column the text search reads the
+    # same way on every database (SQLite's own case folding knows only Latin letters).
+    search_text = models.CharField(max_length=600, blank=True)
     status = models.ForeignKey(StatusDefinition, verbose_name=_("status"), on_delete=models.PROTECT, related_name="+")
     payment_status = models.CharField(
         _("payment status"), max_length=20, choices=[(s.value, s.label) for s in PaymentStatus], default=PaymentStatus.NOT_PAID

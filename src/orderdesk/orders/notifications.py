@@ -44,6 +44,10 @@ def describe(event: OrderEvent) -> str:
             return _("Order №%(number)s: the items changed; the total is now %(total)s (was %(was)s).") % {
                 "number": number, "total": money_text(after), "was": money_text(before)}
         case "order.delivery.changed":
+            before, after = p.get("total", [None, None])
+            if before != after:
+                return _("Order №%(number)s: the delivery changed; the total is now %(total)s (was %(was)s).") % {
+                    "number": number, "total": money_text(after), "was": money_text(before)}
             return _("Order №%(number)s: the delivery changed.") % {"number": number}
         case "order.removal_mark.set":
             return _("Order №%(number)s was marked for removal.") % {"number": number}

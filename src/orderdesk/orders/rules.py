@@ -13,6 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 KOPECK = Decimal("0.01")
+QUANTITY_STEP = Decimal("0.001")
+# The largest sum a money column (14 digits, 2 after the point) holds.
+MAX_SUM = Decimal("999999999999.99")
 
 
 class LabeledEnum(StrEnum):
@@ -131,10 +134,22 @@ def order_totals(lines: Iterable[Line], delivery_price: Decimal = Decimal("0")) 
     return Totals(items_total=items_total, delivery_price=delivery, total=items_total + delivery)
 
 
+def sum_fits(amount: Decimal) -> bool:
+    return amount <= MAX_SUM
+
+
 def intake_fingerprint(body: dict) -> str:
     """The same order sent twice gives the same fingerprint however its JSON was formatted."""
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def search_text(*parts: str) -> str:
+    return " ".join(p for p in parts if p).casefold()
+
+
+def search_needle(query: str) -> str:
+    return query.strip().casefold()
 
 
 _PHONE_NOISE = re.compile(r"[\s()\-.]")

@@ -9,16 +9,29 @@ from django.core.validators import validate_email
 from ninja import Field, Schema
 from pydantic import AfterValidator, StringConstraints, field_validator, model_validator
 
-from orderdesk.orders.rules import VAT_RATES, Line, inn_valid, line_problem, normalize_phone, order_totals
+from orderdesk.orders.rules import (
+    KOPECK,
+    MAX_SUM,
+    QUANTITY_STEP,
+    VAT_RATES,
+    Line,
+    inn_valid,
+    line_problem,
+    normalize_phone,
+    order_totals,
+    sum_fits,
+)
 
 MAX_ITEMS = 1000
-# The largest sum a money column (14 digits, 2 after the point) holds; a bigger line or total
-# would overflow the database, so it is refused here with a field error instead of a 500.
-MAX_MONEY = Decimal("999999999999.99")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+# Numbers are brought to one written form ("2" and "2.0" are both 2.000), so the same order
+# sent twice has the same fingerprint however the site wrote its numbers.
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(lambda v: v.quantize(KOPECK))]
+Quantity = Annotated[
+    Decimal, Field(gt=0, le=1_000_000, max_digits=15, decimal_places=3), AfterValidator(lambda v: v.quantize(QUANTITY_STEP))
+]
 VatRate = Literal[tuple(VAT_RATES)]  # type: ignore[valid-type]
 
 
@@ -75,7 +88,7 @@ class ItemIn(Schema):
     sku: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
     name: Name
     unit: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] = "шт"
-    quantity: Annotated[Decimal, Field(gt=0, le=1_000_000, max_digits=15, decimal_places=3)]
+    quantity: Quantity
     price: Money
     discount: Money = Decimal("0")
     vat_rate: VatRate
@@ -85,15 +98,15 @@ class ItemIn(Schema):
     def discount_within_amount(self):
         if line_problem(Line(self.quantity, self.price, self.discount)):
             raise ValueError("the discount is larger than quantity × price")
-        if self.quantity * self.price > MAX_MONEY:
-            raise ValueError(f"quantity × price is larger than {MAX_MONEY}")
+        if not sum_fits(self.quantity * self.price):
+            raise ValueError(f"quantity × price is larger than {MAX_SUM}")
         return self
 
 
 def _items_total_within_limit(items: list[ItemIn], delivery_price: Decimal = Decimal("0")) -> None:
     lines = (Line(i.quantity, i.price, i.discount) for i in items)
-    if order_totals(lines, delivery_price).total > MAX_MONEY:
-        raise ValueError(f"the order total is larger than {MAX_MONEY}")
+    if not sum_fits(order_totals(lines, delivery_price).total):
+        raise ValueError(f"the order total is larger than {MAX_SUM}")
 
 
 class DeliveryIn(Schema):

@@ -15,7 +15,7 @@ from orderdesk.core.models import Counter, User
 from orderdesk.core.rights import Permission, Role
 from orderdesk.orders import events, rules
 from orderdesk.orders.models import Counterparty, CustomerNotification, Order, OrderItem, ShopSettings, StatusDefinition
-from orderdesk.orders.schemas import CustomerIn, ItemIn, OrderIn, OrderListFilters
+from orderdesk.orders.schemas import CustomerIn, DeliveryIn, ItemIn, OrderIn, OrderListFilters
 
 ORDER_NUMBER_COUNTER = "order_number"
 SOURCE_BY_ROLE = {Role.SITE: rules.OrderSource.SITE, Role.INTEGRATION: rules.OrderSource.ONE_C}
@@ -29,8 +29,8 @@ class Placed:
 
 def next_order_number() -> str:
     """Gap-free: the counter row is locked by the UPDATE until the order's transaction ends."""
-    Counter.objects.get_or_create(name=ORDER_NUMBER_COUNTER)
-    Counter.objects.filter(name=ORDER_NUMBER_COUNTER).update(value=F("value") + 1)
+    if not Counter.objects.filter(name=ORDER_NUMBER_COUNTER).update(value=F("value") + 1):
+        Counter.objects.create(name=ORDER_NUMBER_COUNTER, value=1)
     value = Counter.objects.values_list("value", flat=True).get(name=ORDER_NUMBER_COUNTER)
     return f"{value:06d}"
 
@@ -97,10 +97,13 @@ def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str) ->
     status_id = ShopSettings.current().default_site_status_id if source == rules.OrderSource.SITE else rules.StatusCode.PENDING_APPROVAL
     totals = _totals(data.items, data.delivery.price)
     now = timezone.now()
+    number = next_order_number()
     order = Order.objects.create(
-        number=next_order_number(), source=source, external_id=data.external_id, intake_fingerprint=fingerprint,
+        number=number, source=source, external_id=data.external_id, intake_fingerprint=fingerprint,
         customer=customer, customer_name=data.customer.name, customer_email=data.customer.email or "",
-        customer_phone=data.customer.phone or "", status_id=status_id, items_total=totals.items_total,
+        customer_phone=data.customer.phone or "",
+        search_text=rules.search_text(number, data.customer.name, data.customer.email or "", data.customer.phone or ""),
+        status_id=status_id, items_total=totals.items_total,
         delivery_price=totals.delivery_price, total=totals.total, delivery_method=data.delivery.method,
         delivery_address=data.delivery.address, comment=data.comment, created_at=now, updated_at=now,
     )
@@ -169,14 +172,11 @@ def replace_items(actor: Actor, order_id: int, items: list[ItemIn], expected_ver
             _("The order was changed by someone else; reload it and try again."),
             code="version_mismatch", version=order.version,
         )
-    if not rules.items_editable(order.status_id):
-        raise Conflict(
-            _("The items of an order in status «%(status)s» cannot be changed.") % {"status": _status_label(order.status_id)},
-            code="items_frozen", status=order.status_id,
-        )
+    _require_contents_editable(order)
     before = [_item_snapshot(i) for i in order.items.all()]
     old_total = order.total
     totals = _totals(items, order.delivery_price)
+    _require_total_fits(totals.total, "items")
     order.items.all().delete()
     OrderItem.objects.bulk_create(_item_rows(order, items))
     after = [_item_snapshot(i) for i in order.items.all()]
@@ -187,6 +187,41 @@ def replace_items(actor: Actor, order_id: int, items: list[ItemIn], expected_ver
     events.record(order, "order.items.changed", actor, {
         "items": [before, after], "total": [str(old_total), str(totals.total)],
     })
+    return order
+
+
+def _require_total_fits(total: Decimal, field: str) -> None:
+    if not rules.sum_fits(total):
+        raise InvalidInput({field: [str(_("The order total would be larger than %(max)s.") % {"max": rules.MAX_SUM})]})
+
+
+def _require_contents_editable(order: Order) -> None:
+    if not rules.items_editable(order.status_id):
+        raise Conflict(
+            _("The contents of an order in status «%(status)s» cannot be changed.") % {"status": _status_label(order.status_id)},
+            code="items_frozen", status=order.status_id,
+        )
+
+
+@transaction.atomic
+def update_delivery(actor: Actor, order_id: int, delivery: DeliveryIn) -> Order:
+    """The delivery method, address and price; the total follows the price (S4 tells the customer)."""
+    actor.require(Permission.ORDERS_EDIT)
+    order = _locked(order_id)
+    _require_editable_quick(actor, order)
+    _require_contents_editable(order)
+    before = {"method": order.delivery_method, "address": order.delivery_address, "price": str(order.delivery_price),
+              "total": str(order.total)}
+    order.delivery_method, order.delivery_address = delivery.method, delivery.address
+    order.delivery_price = delivery.price.quantize(rules.KOPECK)
+    order.total = order.items_total + order.delivery_price
+    _require_total_fits(order.total, "price")
+    after = {"method": order.delivery_method, "address": order.delivery_address, "price": str(order.delivery_price),
+             "total": str(order.total)}
+    if before == after:
+        return order
+    _touch(order, ["delivery_method", "delivery_address", "delivery_price", "total"])
+    events.record(order, "order.delivery.changed", actor, rules.changes(before, after))
     return order
 
 
@@ -294,7 +329,7 @@ def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], s
 
 
 def _search(text: str) -> Q:
-    match = Q(number=text) | Q(customer_name__icontains=text) | Q(customer_email__icontains=text.lower())
+    match = Q(number=text) | Q(search_text__contains=rules.search_needle(text))
     if (phone := rules.normalize_phone(text)) is not None:
         match |= Q(customer_phone=phone)
     elif sum(c.isdigit() for c in text) >= 4:

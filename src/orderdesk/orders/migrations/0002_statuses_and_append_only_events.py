@@ -20,6 +20,8 @@ def add_statuses(apps, schema_editor):
                       "hands_over_goods": hands_over},
         )
     apps.get_model("orders", "ShopSettings").objects.get_or_create(pk=1, defaults={"default_site_status_id": "pending_approval"})
+    # The order-number counter exists from the start, so the first orders never race to create it.
+    apps.get_model("core", "Counter").objects.get_or_create(name="order_number", defaults={"value": 0})
 
 
 # The event log is append-only below the ORM too: an UPDATE is refused by the database itself.
@@ -54,7 +56,7 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("orders", "0001_initial")]
+    dependencies = [("orders", "0001_initial"), ("core", "0001_initial")]
 
     operations = [
         migrations.RunPython(add_statuses, migrations.RunPython.noop),
