@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, DomainError):
             print(f"orderdesk: {exc.message}", file=sys.stderr)
+            for name, problems in exc.details.get("fields", {}).items():
+                for problem in problems:
+                    print(f"  --{name}: {problem}", file=sys.stderr)
             return 2
         raise
 

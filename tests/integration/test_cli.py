@@ -1,0 +1,249 @@
+"""The `orderdesk` console command, run as an administrator runs it: a real process on a fresh
+SQLite file, configured only by environment variables. No pytest database is used here."""
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.conftest import Mailbox, free_port, order_body
+
+ORDERDESK = Path(sys.executable).parent / "orderdesk"
+PASSWORD = "correct-horse-battery"
+
+
+class Instance:
+    """One installation: its database file, its var directory and the environment naming them."""
+
+    def __init__(self, root: Path, name: str = "x"):
+        self.root = root
+        self.db = root / f"{name}.sqlite3"
+        self.var = root / f"var-{name}"
+        self.var.mkdir()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EMAIL_"))}
+        self.env.update(DATABASE_URL=f"sqlite:///{self.db}", ORDERDESK_VAR_DIR=str(self.var), LOG_LEVEL="WARNING")
+
+    def start(self, *args: str, **env) -> subprocess.Popen:
+        return subprocess.Popen(
+            [str(ORDERDESK), *args], env={**self.env, **env}, cwd=self.root, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return finish(self.start(*args), timeout)
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with closing(sqlite3.connect(self.db)) as connection:
+            return connection.execute(sql, params).fetchall()
+
+
+def finish(process: subprocess.Popen, timeout: float = 60) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory) -> Instance:
+    instance = Instance(tmp_path_factory.mktemp("cli"))
+    instance.migrated = instance.run("migrate", "--verbosity", "0")
+    return instance
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_run(instance, tmp_path_factory):
+    """`demo-data` takes seconds (it makes people with real password hashes), so it runs in the
+    background, on a copy of the freshly migrated database, while the other tests run."""
+    demo = Instance(tmp_path_factory.mktemp("demo"), "demo")
+    with closing(sqlite3.connect(instance.db)) as source, closing(sqlite3.connect(demo.db)) as target:
+        source.backup(target)
+    demo.process = demo.start("demo-data", "--orders", "6")
+    yield demo
+    if demo.process.poll() is None:
+        demo.process.kill()
+        demo.process.communicate()
+
+
+def test_migrate_creates_the_tables_and_the_order_statuses(instance):
+    assert instance.migrated.returncode == 0, instance.migrated.stderr
+    statuses = [name for (name,) in instance.query("SELECT name_ru FROM orders_statusdefinition ORDER BY position")]
+    assert statuses[:2] == ["На согласовании", "Согласован"]
+    assert "Закрыт" in statuses
+
+    again = instance.run("migrate", "--verbosity", "0")
+
+    assert again.returncode == 0, again.stderr
+
+
+def test_create_user_makes_a_person_with_a_hashed_password_and_refuses_the_same_email_twice(instance):
+    created = instance.run("create-user", "--role", "manager", "--email", "Masha@Shop.Example", "--password", PASSWORD)
+    again = instance.run("create-user", "--role", "cashier", "--email", "masha@shop.example", "--password", PASSWORD)
+
+    assert created.returncode == 0, created.stderr
+    assert "manager" in created.stdout and "masha@shop.example" in created.stdout
+    [(role, password)] = instance.query("SELECT role, password FROM core_user WHERE email = ?", "masha@shop.example")
+    assert role == "manager"
+    assert password.startswith("pbkdf2_sha256$") and PASSWORD not in password
+    assert again.returncode != 0
+    assert "Пользователь с таким e-mail уже существует" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_create_user_refuses_bad_input_with_a_clear_message_and_no_traceback(instance):
+    cases = {
+        "invalid choice: 'boss'": ["--role", "boss", "--email", "boss@shop.example", "--password", PASSWORD],
+        "--email: некорректный адрес": ["--role", "manager", "--email", "not-an-email", "--password", PASSWORD],
+        "--password: Введённый пароль слишком короткий": [
+            "--role", "manager", "--email", "short@shop.example", "--password", "2short"],
+    }
+    running = {says: instance.start("create-user", *args) for says, args in cases.items()}  # side by side: faster
+
+    for says, process in running.items():
+        refused = finish(process)
+        assert refused.returncode != 0, says
+        assert says in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert instance.query("SELECT email FROM core_user WHERE email IN (?, ?, ?)",
+                          "boss@shop.example", "not-an-email", "short@shop.example") == []
+
+
+def test_create_api_key_prints_the_key_last_and_stores_only_its_hash(instance):
+    created = instance.run("create-api-key", "--role", "site", "--name", "shop site")
+
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("od_")
+    assert "shown only now" in created.stderr
+    [(role, name)] = instance.query(
+        "SELECT role, name FROM core_apikey WHERE key_hash = ? AND revoked_at IS NULL", hashlib.sha256(key.encode()).hexdigest())
+    assert (role, name) == ("site", "shop site")
+    assert instance.query("SELECT COUNT(*) FROM core_apikey WHERE key_hash = ? OR prefix = ?", key, key) == [(0,)]
+    # that such a key opens the API over HTTP is shown by the serve test below
+
+
+def test_create_api_key_refuses_a_role_machines_do_not_have(instance):
+    refused = instance.run("create-api-key", "--role", "administrator")
+
+    assert refused.returncode != 0
+    assert "invalid choice" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_demo_data_loads_people_orders_and_a_site_key(demo_run):
+    result = finish(demo_run.process)
+
+    assert result.returncode == 0, result.stderr
+    assert "Demo data: 6 new orders" in result.stdout
+    key = result.stdout.strip().splitlines()[-1].strip()
+    assert demo_run.query("SELECT role FROM core_apikey WHERE key_hash = ? AND revoked_at IS NULL",
+                          hashlib.sha256(key.encode()).hexdigest()) == [("site",)]
+    roles = {role for (role,) in demo_run.query("SELECT role FROM core_user")}
+    assert roles == {"administrator", "manager", "cashier", "customer"}
+    statuses = {s for (s,) in demo_run.query("SELECT status_id FROM orders_order")}
+    assert len(demo_run.query("SELECT id FROM orders_order")) == 6
+    assert len(statuses) > 1
+
+
+# ---- serve: the web server and the background worker, started and stopped together ----
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for_api(base: str, serve: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert serve.poll() is None, f"serve exited with {serve.returncode}: {finish(serve).stderr}"
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the API did not answer within {timeout} s")
+
+
+def _post_json(url: str, body: dict, key: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def mailbox():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    mailbox.port = controller.port
+    yield mailbox
+    controller.stop()
+
+
+def test_serve_runs_the_api_and_the_worker_that_mails_the_customer_and_stops_both_on_sigterm(instance, mailbox):
+    making_key = instance.start("create-api-key", "--role", "site")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = instance.start("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "2",
+                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(mailbox.port), EMAIL_TIMEOUT="5")
+    started: list[int] = []
+    try:
+        key = finish(making_key).stdout.strip().splitlines()[-1]
+        _wait_for_api(base, serve)
+        children = _children(serve.pid)
+        started = children + [g for c in children for g in _children(c)]
+        assert len(children) == 2, children  # the web server and the background worker
+
+        status, order = _post_json(f"{base}/api/v1/orders", order_body("serve-1", email="serve@example.com"), key)
+        assert status == 201, order
+        assert mailbox.wait_for(1, timeout=15), "the worker did not send the customer's e-mail"
+        [mail] = mailbox.to("serve@example.com")
+        assert f"№{order['number']}" in mail["Subject"]
+
+        serve.send_signal(signal.SIGTERM)
+        result = finish(serve, timeout=30)
+    finally:
+        if serve.poll() is None:
+            for pid in started:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            serve.kill()
+            serve.communicate()
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [pid for pid in started if _alive(pid)] == []
