@@ -64,3 +64,12 @@ def test_b11_unknown_path_message_follows_accept_language():
 
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "message": "Not found."}
+
+
+def test_b09_a_method_the_path_does_not_have_answers_405_json_with_a_code():
+    response = JsonClient().delete("/api/v1/orders")
+
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"] and "POST" in response["Allow"]
