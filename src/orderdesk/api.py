@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.http import Http404, HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
@@ -44,6 +45,10 @@ class PersonSession(APIKeyCookie):
             return None
         if request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request) is not None:
             raise HttpError(403, "csrf")
+        if "HTTP_ACCEPT_LANGUAGE" not in request.META:
+            # No language asked for: speak the one the person chose in the profile.
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
         return Actor.for_user(user)
 
 

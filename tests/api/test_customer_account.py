@@ -15,10 +15,6 @@ pytestmark = pytest.mark.django_db
 NBSP = "\xa0"  # the Russian thousands separator
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def anna(make_user):
@@ -84,6 +80,17 @@ def test_b11_personal_account_notifications_in_english_when_the_browser_asks_for
     # the language is per request: the next call without the header is Russian again
     assert russian_again.json()[-1]["text"] == f"Заказ №{n} оформлен на сумму 900,00 ₽."
     assert russian_again["Content-Language"] == "ru"
+
+
+def test_b11_without_a_browser_language_the_profile_language_is_spoken(make_user, client_as, site_actor):
+    john = make_user(Role.CUSTOMER, email="john@example.com", language="en")
+    services.link_customer_account(john)
+    order = place(site_actor, "acc-en", john.email)
+
+    response = client_as(john).get("/api/v1/me/notifications")
+
+    assert response.json()[0]["text"] == f"Order №{order.number} has been placed, total 900.00 ₽."
+    assert response["Content-Language"] == "en"
 
 
 def test_b11_a_language_the_product_does_not_speak_falls_back_to_russian(anna, client_as, site_actor):

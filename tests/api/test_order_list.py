@@ -17,10 +17,6 @@ ORDERS = "/api/v1/orders"
 MSK = ZoneInfo("Europe/Moscow")
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def manager(client_as):

@@ -24,10 +24,6 @@ def assert_error(response, status: int, code: str) -> dict:
     return body
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def site(machine_client):

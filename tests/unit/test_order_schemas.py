@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from orderdesk.orders.schemas import MAX_ITEMS, CustomerIn, ItemIn, ItemsIn, OrderIn
+from orderdesk.orders.schemas import MAX_ITEMS, CustomerIn, ItemsIn, OrderIn
 from tests.conftest import order_body
 
 D = Decimal

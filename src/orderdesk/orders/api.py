@@ -18,7 +18,6 @@ from orderdesk.orders.schemas import (
     OrderListFilters,
     OrderOut,
     OrderPageOut,
-    OrderSummaryOut,
     PurgeIn,
     RemovalMarkIn,
     SettingsIn,
@@ -120,7 +119,7 @@ def purge(request: HttpRequest, body: PurgeIn):
 
 @customer_router.get("/orders", response={200: OrderPageOut, **ERRORS}, summary="My orders")
 def my_orders(request: HttpRequest, filters: Query[OrderListFilters]):
-    page, next_cursor = services.list_orders(request.auth, filters)
+    page, next_cursor = services.list_my_orders(request.auth, filters)
     return {"results": [summary(o) for o in page], "next_cursor": next_cursor}
 
 

@@ -11,6 +11,12 @@ CUSTOMER_VISIBLE = frozenset(
 CUSTOMER_EMAIL_TOPIC = "orders.customer_email"
 
 
+def state_of(order: Order) -> dict:
+    """The order as it stood right after the change, so a late e-mail still tells that moment."""
+    return {"status": order.status_id, "payment_status": order.payment_status, "total": str(order.total),
+            "paid": str(order.paid_amount)}
+
+
 def record(order: Order, code: str, actor: Actor, payload: dict | None = None) -> OrderEvent:
     """Append an event in the caller's transaction; a customer-visible one also queues the
     personal-account notification and the e-mail, so none of them can exist without the others."""
@@ -22,7 +28,7 @@ def record(order: Order, code: str, actor: Actor, payload: dict | None = None) -
         actor_role=actor.role,
         user_id=actor.user_id,
         api_key_id=actor.api_key_id,
-        payload=payload or {},
+        payload={**(payload or {}), "state": state_of(order)},
     )
     if code in CUSTOMER_VISIBLE:
         CustomerNotification.objects.create(counterparty_id=order.customer_id, order=order, event=event)

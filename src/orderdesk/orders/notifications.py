@@ -61,17 +61,18 @@ def describe(event: OrderEvent) -> str:
 @outbox.handler(CUSTOMER_EMAIL_TOPIC)
 def send_customer_email(message: OutboxMessage) -> None:
     event = OrderEvent.objects.get(pk=message.payload["event_id"])
-    order = Order.objects.select_related("customer", "status").filter(pk=event.order_id).first()
+    order = Order.objects.select_related("customer").filter(pk=event.order_id).first()
     if order is None:
         raise outbox.SkipDelivery("the order was purged")
     address = order.customer_email or order.customer.email
     if not address:
         raise outbox.SkipDelivery("the customer has no e-mail")
     language = order.customer.language
+    state = event.payload["state"]
     with translation.override(language):
         context = {
-            "order": order, "text": describe(event), "status": order.status.name(language),
-            "total": money_text(order.total), "paid": money_text(order.paid_amount),
+            "order": order, "text": describe(event), "status": _status_name(state["status"]),
+            "total": money_text(state["total"]), "paid": money_text(state["paid"]),
         }
         subject = _("Order №%(number)s: %(status)s") % {"number": order.number, "status": context["status"]}
         body = render_to_string("orders/email/order_changed.txt", context)

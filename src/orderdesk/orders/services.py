@@ -328,6 +328,12 @@ def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], s
     return page[: filters.limit], next_cursor
 
 
+def list_my_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], str | None]:
+    """The personal account's list: a customer's own orders; staff and machines have the full list."""
+    actor.require(Permission.ORDERS_READ_OWN)
+    return list_orders(actor, filters)
+
+
 def _search(text: str) -> Q:
     match = Q(number=text) | Q(search_text__contains=rules.search_needle(text))
     if (phone := rules.normalize_phone(text)) is not None:
