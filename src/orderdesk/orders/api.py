@@ -43,10 +43,11 @@ def summary(order: Order) -> dict:
     }
 
 
-def card(order: Order) -> dict:
+def card(order: Order, items: list | None = None) -> dict:
     return {
         **summary(order),
-        "customer": order.customer, "items": list(order.items.all()), "items_total": order.items_total,
+        "customer": order.customer, "items": order.items.all() if items is None else items,
+        "items_total": order.items_total,
         "delivery_price": order.delivery_price, "delivery_method": order.delivery_method,
         "delivery_address": order.delivery_address, "comment": order.comment, "currency": order.currency,
         "updated_at": order.updated_at, "version": order.version, "allowed_statuses": allowed_targets(order.status_id),
@@ -62,7 +63,9 @@ def place_order(request: HttpRequest, body: OrderIn):
     """Idempotent on `external_id`: the same id and body answer 200 with the order already made;
     the same id with another body answers 409 `external_id_conflict`."""
     placed = services.place_order(request.auth, body)
-    return Status(201 if placed.created else 200, _card_of(request, placed.order.pk))
+    if placed.created:
+        return Status(201, card(placed.order, placed.items))
+    return Status(200, _card_of(request, placed.order.pk))
 
 
 @orders_router.get("", response={200: OrderPageOut, **ERRORS}, summary="Order list")
