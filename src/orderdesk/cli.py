@@ -64,7 +64,7 @@ def cmd_serve(args) -> int:
 
 def cmd_worker(args) -> int:
     _setup_django()
-    from orderdesk.core.worker import run_worker
+    from orderdesk.worker import run_worker
 
     run_worker(interval=args.interval)
     return 0

@@ -1,7 +1,8 @@
-"""Demo data for `make demo`: a person of every role, a site key, and orders in every status.
+"""Demo data for `make demo`: a person of every role, a site key, an emulator cash desk and online
+register, and orders in every status and payment state.
 
-Orders are made and moved through the same services the API calls, so the demo's history,
-notifications and e-mails are the real ones. Running it again adds nothing twice.
+Orders are made, paid and moved through the same services the API calls, so the demo's history,
+documents, receipts, notifications and e-mails are the real ones. Running it again adds nothing twice.
 """
 
 import random
@@ -19,8 +20,12 @@ from orderdesk.core.models import ApiKey, User
 from orderdesk.core.rights import Role
 from orderdesk.orders import services
 from orderdesk.orders.models import Order
+from orderdesk.fiscal.models import Register
+from orderdesk.fiscal.rules import PayMethod
 from orderdesk.orders.rules import PaymentStatus, StatusCode
 from orderdesk.orders.schemas import OrderIn
+from orderdesk.payments import services as payments
+from orderdesk.payments.rules import SettleChoice
 
 DEMO_PASSWORD = "demo-orderdesk"
 PEOPLE = [
@@ -91,24 +96,50 @@ def _order_body(rng: random.Random, n: int) -> dict:
     }
 
 
-def _payment_state(rng: random.Random, order: Order, route: list[StatusCode]) -> None:
-    """Payments and their documents arrive with the payments issue; until then the demo shows
-    the payment states on the order itself, consistent with its status."""
-    if route and route[-1] in (StatusCode.ISSUED, StatusCode.CLOSED):
-        status = PaymentStatus.PAID
-    else:
-        status = rng.choice(list(PaymentStatus))
-    paid = {PaymentStatus.NOT_PAID: Decimal("0.00"), PaymentStatus.PAID: order.total,
-            PaymentStatus.PARTIALLY_PAID: (order.total / 2).quantize(Decimal("0.01"))}[status]
-    Order.objects.filter(pk=order.pk).update(payment_status=status, paid_amount=paid)
+DEMO_COMPANY = {"company_inn": "7707083893", "company_email": "shop@demo.local",
+                "payment_address": "г. Москва, ул. Примерная, 1", "taxation": "osn"}
+
+
+def _registers() -> Register:
+    """An emulator cash desk with its shift open, and an emulator online register for e-receipts."""
+    desk, _made = Register.objects.get_or_create(name="Касса №1", defaults={**DEMO_COMPANY, "is_online": False})
+    Register.objects.get_or_create(name="Интернет-касса", defaults={**DEMO_COMPANY, "is_online": True})
+    if not desk.shifts.filter(closed_at__isnull=True).exists():
+        cashier = Actor.for_user(User.objects.get(email="cashier@demo.local"))
+        payments.open_shift(cashier, desk.pk)
+    return desk
+
+
+def _work(order: Order, route: list[StatusCode], rng: random.Random, manager: Actor, cashier: Actor,
+          desk: Register) -> None:
+    """Move the order along its route; pay on the way as a real shop would: something before
+    shipping, everything before hand-over; some orders are cancelled with money still on them."""
+    for status in route:
+        if status in (StatusCode.ISSUED, StatusCode.CANCELLED, StatusCode.SHIPPED):
+            _pay(order, rng, cashier, desk, in_full=status == StatusCode.ISSUED)
+        payments.change_status(manager if status != StatusCode.ISSUED else cashier, order.pk, status,
+                               register_id=desk.pk if status == StatusCode.ISSUED else None)
+
+
+def _pay(order: Order, rng: random.Random, cashier: Actor, desk: Register, *, in_full: bool) -> None:
+    order.refresh_from_db()
+    debt = order.total - order.paid_amount
+    if debt <= 0 or (not in_full and rng.random() < 0.4):
+        return
+    amount = debt if in_full else (debt / 2).quantize(Decimal("0.01"))
+    method = rng.choice([PayMethod.CASH, PayMethod.CARD])
+    settle = SettleChoice.NO if order.payment_status == PaymentStatus.PARTIALLY_PAID and amount == debt else None
+    payments.take_payment(cashier, order.pk, register_id=desk.pk, amount=amount, method=method, settle=settle)
 
 
 def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
     with transaction.atomic():
         _people()
         site_key, secret = _site_key()
+        desk = _registers()
     site = Actor.for_api_key(site_key)
     manager = Actor.for_user(User.objects.get(email="manager@demo.local"))
+    cashier = Actor.for_user(User.objects.get(email="cashier@demo.local"))
     now = timezone.now()
     made = 0
     for n in range(1, orders + 1):
@@ -117,10 +148,7 @@ def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
             placed = services.place_order(site, OrderIn(**_order_body(rng, n)))
             if not placed.created:
                 continue
-            route = ROUTES[n % len(ROUTES)]
-            for status in route:
-                services.set_status(manager, placed.order.pk, status)
-            _payment_state(rng, placed.order, route)
+            _work(placed.order, ROUTES[n % len(ROUTES)], rng, manager, cashier, desk)
             Order.objects.filter(pk=placed.order.pk).update(created_at=now - timedelta(days=orders - n, hours=rng.randint(0, 12)))
             made += 1
     if out is not None:

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "orderdesk.core",
     "orderdesk.orders",
+    "orderdesk.fiscal",
+    "orderdesk.payments",
 ]
 
 MIDDLEWARE = [

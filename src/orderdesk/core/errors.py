@@ -42,3 +42,13 @@ class PermissionDenied(DomainError):
 
     def __init__(self, permission=None):
         super().__init__(_("You do not have the right to do this."), permission=str(permission or ""))
+
+
+class ConfirmationRequired(Conflict):
+    """A question for the person, not a failure (R6, R8): the client repeats the call with one of
+    the choices."""
+
+    code = "confirmation_required"
+
+    def __init__(self, message, *, question: str, choices: list[str], **details):
+        super().__init__(message, question=question, choices=choices, **details)

@@ -30,9 +30,17 @@ class Permission(StrEnum):
     ORDERS_EDIT_QUICK = "orders.edit_quick"
     SETTINGS_CHANGE = "settings.change"
     NOTIFICATIONS_OWN = "notifications.own"
+    PAYMENTS_TAKE = "payments.take"  # the cash desk: payments, quick sales
+    SHIFTS = "payments.shifts"  # open and close shifts, X reports
+    DOCUMENTS = "payments.documents"  # documents «based on» an order
+    REFUNDS = "payments.refunds"
+    REGISTERS_MANAGE = "fiscal.registers"
+    RECEIPTS_READ_ALL = "fiscal.receipts_read_all"
 
 
-_STAFF_READ = {Permission.ORDERS_READ_ALL}
+_STAFF_READ = {Permission.ORDERS_READ_ALL, Permission.RECEIPTS_READ_ALL}
+_CASH_DESK = {Permission.PAYMENTS_TAKE, Permission.SHIFTS}
+_BACK_OFFICE_MONEY = {Permission.DOCUMENTS, Permission.REFUNDS}
 _ORDER_EDITING = {Permission.ORDERS_INTAKE, Permission.ORDERS_EDIT, Permission.ORDERS_SET_STATUS}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -40,16 +48,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {
             *_STAFF_READ,
             *_ORDER_EDITING,
+            *_CASH_DESK,
+            *_BACK_OFFICE_MONEY,
+            Permission.REGISTERS_MANAGE,
             Permission.ORDERS_PURGE,
             Permission.ORDERS_EDIT_QUICK,
             Permission.SETTINGS_CHANGE,
         }
     ),
-    Role.MANAGER: frozenset({*_STAFF_READ, *_ORDER_EDITING}),
-    Role.CASHIER: frozenset({*_STAFF_READ, Permission.ORDERS_SET_STATUS}),
+    Role.MANAGER: frozenset({*_STAFF_READ, *_ORDER_EDITING, *_BACK_OFFICE_MONEY}),
+    Role.CASHIER: frozenset({*_STAFF_READ, *_CASH_DESK, Permission.ORDERS_SET_STATUS}),
     Role.CUSTOMER: frozenset({Permission.ORDERS_READ_OWN, Permission.NOTIFICATIONS_OWN}),
-    Role.SITE: frozenset({Permission.ORDERS_INTAKE, Permission.ORDERS_READ_ALL}),
-    Role.INTEGRATION: frozenset({*_STAFF_READ, *_ORDER_EDITING}),
+    Role.SITE: frozenset({Permission.ORDERS_INTAKE, Permission.ORDERS_READ_ALL}),  # receipts stay in the back office
+    Role.INTEGRATION: frozenset({*_STAFF_READ, *_ORDER_EDITING, Permission.DOCUMENTS}),
 }
 
 

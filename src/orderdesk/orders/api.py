@@ -117,7 +117,8 @@ def set_removal_mark(request: HttpRequest, order_id: int, body: RemovalMarkIn):
 
 @orders_router.post("/purge", response={200: dict, **ERRORS}, summary="Purge orders marked for removal")
 def purge(request: HttpRequest, body: PurgeIn):
-    return {"purged": services.purge_marked(request.auth, body.order_ids)}
+    result = services.purge_marked(request.auth, body.order_ids)
+    return {"purged": result.purged, "kept": result.kept}
 
 
 @customer_router.get("/orders", response={200: OrderPageOut, **ERRORS}, summary="My orders")

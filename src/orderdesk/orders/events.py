@@ -5,9 +5,10 @@ from orderdesk.core.actors import Actor
 from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
 
 # Changes the customer is told about; housekeeping such as the deletion mark stays internal.
-CUSTOMER_VISIBLE = frozenset(
-    {"order.created", "order.status.changed", "order.items.changed", "order.delivery.changed"}
-)
+CUSTOMER_VISIBLE = frozenset({
+    "order.created", "order.status.changed", "order.items.changed", "order.delivery.changed",
+    "payment.received", "payment.refunded", "receipt.registered",
+})
 CUSTOMER_EMAIL_TOPIC = "orders.customer_email"
 
 
@@ -17,9 +18,10 @@ def state_of(order: Order) -> dict:
             "paid": str(order.paid_amount)}
 
 
-def record(order: Order, code: str, actor: Actor, payload: dict | None = None) -> OrderEvent:
+def record(order: Order, code: str, actor: Actor, payload: dict | None = None, *, mail_customer: bool = True) -> OrderEvent:
     """Append an event in the caller's transaction; a customer-visible one also queues the
-    personal-account notification and the e-mail, so none of them can exist without the others."""
+    personal-account notification and the e-mail, so none of them can exist without the others.
+    `mail_customer=False` where another mail carries the news (an e-receipt is its own letter)."""
     event = OrderEvent.objects.create(
         order=order,
         order_number=order.number,
@@ -32,5 +34,6 @@ def record(order: Order, code: str, actor: Actor, payload: dict | None = None) -
     )
     if code in CUSTOMER_VISIBLE:
         CustomerNotification.objects.create(counterparty_id=order.customer_id, order=order, event=event)
-        outbox.post(CUSTOMER_EMAIL_TOPIC, {"event_id": event.pk})
+        if mail_customer:
+            outbox.post(CUSTOMER_EMAIL_TOPIC, {"event_id": event.pk})
     return event

@@ -68,6 +68,13 @@ class ShopSettings(models.Model):
     default_site_status = models.ForeignKey(
         StatusDefinition, verbose_name=_("default request status"), on_delete=models.PROTECT, default="pending_approval"
     )
+    prepayment_style = models.CharField(
+        _("prepayment receipts"), max_length=10, default="advance",
+        choices=[("advance", _("«Аванс», one line «Оплата заказа №N»")),
+                 ("itemized", _("«Предоплата» with the items"))],
+    )
+    auto_close_enabled = models.BooleanField(_("close orders automatically"), default=False)
+    auto_close_after_days = models.PositiveSmallIntegerField(_("close after days in «Issued»"), default=3)
 
     class Meta:
         verbose_name = _("shop settings")
@@ -91,6 +98,8 @@ class Order(models.Model):
     # same way on every database (SQLite's own case folding knows only Latin letters).
     search_text = models.CharField(max_length=600, blank=True)
     status = models.ForeignKey(StatusDefinition, verbose_name=_("status"), on_delete=models.PROTECT, related_name="+")
+    status_changed_at = models.DateTimeField(_("status changed"), default=timezone.now)
+    handed_over_at = models.DateTimeField(_("handed over"), null=True, blank=True)  # first entered a status that hands goods over
     payment_status = models.CharField(
         _("payment status"), max_length=20, choices=[(s.value, s.label) for s in PaymentStatus], default=PaymentStatus.NOT_PAID
     )

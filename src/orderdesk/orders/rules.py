@@ -37,6 +37,22 @@ class PaymentStatus(LabeledEnum):
     NOT_PAID = "not_paid"
     PARTIALLY_PAID = "partially_paid"
     PAID = "paid"
+    OVERPAID = "overpaid"  # more came in than the order costs: a person must refund the surplus
+    REFUNDED = "refunded"  # money came in and all of it went back
+
+
+def payment_status(total: Decimal, paid_in: Decimal, paid_out: Decimal) -> PaymentStatus:
+    """S7: the payment status follows from the order total and its posted payments and refunds."""
+    paid = paid_in - paid_out
+    if paid_in > 0 and paid <= 0:
+        return PaymentStatus.REFUNDED
+    if paid <= 0:
+        return PaymentStatus.NOT_PAID
+    if paid < total:
+        return PaymentStatus.PARTIALLY_PAID
+    if paid == total:
+        return PaymentStatus.PAID
+    return PaymentStatus.OVERPAID
 
 
 class OrderSource(LabeledEnum):

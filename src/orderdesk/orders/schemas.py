@@ -160,7 +160,7 @@ class NotificationsReadIn(Schema):
 
 class OrderListFilters(Schema):
     status: Annotated[str, StringConstraints(max_length=30)] | None = None
-    payment_status: Literal["not_paid", "partially_paid", "paid"] | None = None
+    payment_status: Literal["not_paid", "partially_paid", "paid", "overpaid", "refunded"] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None

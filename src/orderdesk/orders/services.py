@@ -4,14 +4,15 @@ the change and its event (with what the event owes: notification, e-mail) — al
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from orderdesk.core.actors import Actor
 from orderdesk.core.errors import Conflict, InvalidInput, NotFound
-from orderdesk.core.models import Counter, User
+from orderdesk.core import counters
+from orderdesk.core.models import User
 from orderdesk.core.rights import Permission, Role
 from orderdesk.orders import events, rules
 from orderdesk.orders.models import Counterparty, CustomerNotification, Order, OrderItem, ShopSettings, StatusDefinition
@@ -29,15 +30,7 @@ class Placed:
 
 
 def next_order_number() -> str:
-    """Gap-free: the counter row is locked by the UPDATE until the order's transaction ends.
-    The row is made by a migration; UPDATE … RETURNING (SQLite ≥ 3.35, PostgreSQL) is one round trip."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Counter._meta.db_table} SET value = value + 1 WHERE name = %s RETURNING value",
-            [ORDER_NUMBER_COUNTER],
-        )
-        (value,) = cursor.fetchone()
-    return f"{value:06d}"
+    return f"{counters.next_value(ORDER_NUMBER_COUNTER):06d}"
 
 
 def _find_or_create_counterparty(data: CustomerIn) -> Counterparty:
@@ -122,6 +115,38 @@ def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str) ->
     return Placed(order, created=True, items=items)
 
 
+RETAIL_BUYER_NAME = "Розничный покупатель"
+
+
+def _retail_buyer() -> Counterparty:
+    """The counterparty of cash-desk sales to a buyer who gave no name."""
+    buyer = Counterparty.objects.filter(name=RETAIL_BUYER_NAME, email="", phone="").order_by("id").first()
+    return buyer or Counterparty.objects.create(name=RETAIL_BUYER_NAME)
+
+
+def create_quick_order(actor: Actor, items: list[ItemIn], customer: CustomerIn | None = None) -> Order:
+    """R1: the order a cash-desk sale with no order makes for itself — closed, the goods handed over.
+    Runs in the caller's transaction; the caller records the payment."""
+    counterparty = _find_or_create_counterparty(customer) if customer else _retail_buyer()
+    totals = _totals(items, Decimal("0"))
+    number = next_order_number()
+    now = timezone.now()
+    name = customer.name if customer else counterparty.name
+    email, phone = (customer.email or "", customer.phone or "") if customer else ("", "")
+    order = Order.objects.create(
+        number=number, source=rules.OrderSource.CASH_DESK, customer=counterparty, customer_name=name,
+        customer_email=email, customer_phone=phone, search_text=rules.search_text(number, name, email, phone),
+        status_id=rules.StatusCode.CLOSED, is_quick=True, items_total=totals.items_total, total=totals.total,
+        created_at=now, updated_at=now, status_changed_at=now, handed_over_at=now,
+    )
+    OrderItem.objects.bulk_create(_item_rows(order, items))
+    events.record(order, "order.created", actor, {
+        "source": rules.OrderSource.CASH_DESK, "status": rules.StatusCode.CLOSED, "total": str(totals.total),
+        "items": len(items), "quick": True,
+    })
+    return order
+
+
 def _locked(order_id: int) -> Order:
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
@@ -146,17 +171,26 @@ def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
     if current == status_code:
         return order
     _require_editable_quick(actor, order)
-    if not rules.transition_allowed(current, status_code):
-        raise Conflict(
-            _("An order in status «%(current)s» cannot be moved to «%(target)s».")
-            % {"current": _status_label(current), "target": _status_label(status_code)},
-            code="status_transition_forbidden", current=current, target=status_code,
-            allowed=rules.allowed_targets(current),
-        )
+    require_transition(order, status_code)
     order.status_id = status_code
-    _touch(order, ["status"])
+    order.status_changed_at = timezone.now()
+    fields = ["status", "status_changed_at"]
+    if order.handed_over_at is None and StatusDefinition.objects.filter(pk=status_code, hands_over_goods=True).exists():
+        order.handed_over_at = order.status_changed_at
+        fields.append("handed_over_at")
+    _touch(order, fields)
     events.record(order, "order.status.changed", actor, {"status": [current, status_code]})
     return order
+
+
+def require_transition(order: Order, target: str) -> None:
+    if not rules.transition_allowed(order.status_id, target):
+        raise Conflict(
+            _("An order in status «%(current)s» cannot be moved to «%(target)s».")
+            % {"current": _status_label(order.status_id), "target": _status_label(target)},
+            code="status_transition_forbidden", current=order.status_id, target=target,
+            allowed=rules.allowed_targets(order.status_id),
+        )
 
 
 def _status_label(code: str) -> str:
@@ -256,9 +290,16 @@ def set_removal_mark(actor: Actor, order_id: int, marked: bool) -> Order:
     return order
 
 
+@dataclass(frozen=True)
+class Purge:
+    purged: list[str]
+    kept: list[str]  # marked, but with fiscal receipts or payment documents: never destroyed
+
+
 @transaction.atomic
-def purge_marked(actor: Actor, order_ids: list[int] | None = None) -> list[str]:
-    """S10: an administrator destroys orders marked for removal. The purge is itself logged."""
+def purge_marked(actor: Actor, order_ids: list[int] | None = None) -> Purge:
+    """S10: an administrator destroys orders marked for removal — never one with receipts or
+    payment documents (they protect the order in the database). The purge is itself logged."""
     actor.require(Permission.ORDERS_PURGE)
     marked = Order.objects.select_for_update().filter(deletion_mark=True)
     if order_ids is not None:
@@ -269,12 +310,21 @@ def purge_marked(actor: Actor, order_ids: list[int] | None = None) -> list[str]:
                 order_ids=sorted(unmarked),
             )
         marked = marked.filter(pk__in=order_ids)
-    purged = []
+    purged, kept = [], []
     for order in marked:
-        events.record(order, "order.purged", actor, {"number": order.number, "total": str(order.total)})
-        purged.append(order.number)
-        order.delete()
-    return purged
+        try:
+            with transaction.atomic():
+                events.record(order, "order.purged", actor, {"number": order.number, "total": str(order.total)})
+                order.delete()
+            purged.append(order.number)
+        except ProtectedError:
+            kept.append(order.number)
+    if kept and order_ids is not None:
+        raise Conflict(
+            _("Orders with fiscal receipts or payment documents are never purged: %(numbers)s.")
+            % {"numbers": ", ".join(kept)}, code="order_has_documents", numbers=kept,
+        )
+    return Purge(purged, kept)
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from orderdesk.fiscal.codes import Measure, PaymentForm, PaymentMethod, Settleme
 class LineDoc:
     name: str
     quantity: Decimal  # up to 3 decimals
-    price: Decimal  # kopecks
+    price: Decimal  # rubles with 2 decimals, as every amount here
     amount: Decimal  # tag 1043; may be below price × quantity by a discount, never above
     payment_method: PaymentMethod
     subject: Subject

@@ -4,7 +4,7 @@ STATUSES = [
     # code, Russian, English, position, final, hands goods over
     ("pending_approval", "На согласовании", "Pending approval", 10, False, False),
     ("agreed", "Согласован", "Agreed", 20, False, False),
-    ("shipped", "Отгружен", "Shipped", 30, False, True),
+    ("shipped", "Отгружен", "Shipped", 30, False, False),
     ("issued", "Выдан", "Issued", 40, False, True),
     ("closed", "Закрыт", "Closed", 50, True, False),
     ("cancelled", "Отменён", "Cancelled", 60, True, False),

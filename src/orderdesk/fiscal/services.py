@@ -1,0 +1,251 @@
+"""Receipts from the moment a change owes them to the moment the register has fiscalised them (B6).
+
+`write_receipts()` runs inside the caller's transaction, so a payment and the receipt it owes are
+committed together. The worker then registers each register's receipts one at a time, oldest
+first; a register that is offline makes them wait and retry, never print twice: the receipt's uuid
+is the idempotency key of every driver, and a receipt is claimed before it is sent.
+"""
+
+import logging
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orderdesk.core import outbox
+from orderdesk.core.actors import SYSTEM, Actor
+from orderdesk.core.errors import Conflict
+from orderdesk.fiscal import rules
+from orderdesk.fiscal.codes import Measure, PaymentForm, PaymentMethod, Settlement, Subject, Taxation, Vat
+from orderdesk.fiscal.drivers.base import (
+    LineDoc,
+    ReceiptDoc,
+    ReceiptRejected,
+    RegisterUnavailable,
+    RegistrationPending,
+)
+from orderdesk.fiscal.models import Receipt, ReceiptLine, Register, Shift
+from orderdesk.orders import events
+from orderdesk.orders.models import Order
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 300
+RECEIPT_EMAIL_TOPIC = "fiscal.receipt_email"
+
+
+@dataclass(frozen=True)
+class Buyer:
+    contact: str = ""  # 1008: e-mail or phone
+    name: str = ""
+    inn: str = ""
+
+
+def buyer_of(order: Order, *, fallback_email: str = "") -> Buyer:
+    """Tag 1008 and, for companies, the buyer's name and INN. R2: with no contact of the buyer,
+    the e-receipt goes to the company's own e-mail."""
+    contact = order.customer_email or order.customer_phone or fallback_email
+    if order.customer.kind != "person":
+        return Buyer(contact, order.customer.name, order.customer.inn)
+    return Buyer(contact)
+
+
+def online_register() -> Register:
+    register = Register.objects.filter(is_online=True, active=True).order_by("id").first()
+    if register is None:
+        raise Conflict("No online fiscal register is set up (Cash → FR directory).", code="no_online_register")
+    return register
+
+
+def open_shift_of(register: Register) -> Shift | None:
+    return register.shifts.filter(closed_at__isnull=True).first()
+
+
+def ensure_online_shift(register: Register, actor: Actor = SYSTEM) -> Shift:
+    """An online register opens its shift itself on the first receipt, as cloud registers do."""
+    shift = open_shift_of(register)
+    if shift is None:
+        number = (register.shifts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        shift = Shift.objects.create(register=register, number=number, opened_by=actor.label)
+    return shift
+
+
+def write_receipts(
+    order: Order,
+    drafts: list[rules.Draft],
+    *,
+    register: Register,
+    shift: Shift | None,
+    entry=None,
+    buyer: Buyer = Buyer(),
+    electronically: bool,
+    cashier: str = "",
+) -> list[Receipt]:
+    """Persist what the rules composed, in the caller's transaction, and wake the worker after commit."""
+    from orderdesk.fiscal.tasks import register_receipts
+
+    written = []
+    for draft in drafts:
+        receipt = Receipt.objects.create(
+            uuid=str(uuidlib.uuid4()), order=order, entry=entry, register=register, shift=shift,
+            purpose=draft.purpose, settlement=draft.settlement, total=draft.total,
+            cash=draft.payments.get(PaymentForm.CASH, rules.ZERO),
+            electronic=draft.payments.get(PaymentForm.ELECTRONIC, rules.ZERO),
+            prepayment=draft.payments.get(PaymentForm.PREPAYMENT, rules.ZERO),
+            credit=draft.payments.get(PaymentForm.CREDIT, rules.ZERO),
+            taxation=register.taxation, electronically=electronically,
+            buyer_contact=buyer.contact if electronically else "", buyer_name=buyer.name, buyer_inn=buyer.inn,
+            cashier=cashier,
+        )
+        ReceiptLine.objects.bulk_create([
+            ReceiptLine(receipt=receipt, position=n, name=line.name, quantity=line.quantity, price=line.price,
+                        amount=line.amount, payment_method=line.payment_method, subject=line.subject, vat=line.vat,
+                        vat_amount=line.vat_amount, measure=line.measure)
+            for n, line in enumerate(draft.lines, start=1)
+        ])
+        written.append(receipt)
+    if written:
+        register_receipts.enqueue(register.pk)
+    return written
+
+
+# ---- the worker's side ----
+
+
+def receipt_doc(receipt: Receipt) -> ReceiptDoc:
+    register = receipt.register
+    payments = {form: getattr(receipt, form.value) for form in PaymentForm if getattr(receipt, form.value)}
+    return ReceiptDoc(
+        uuid=receipt.uuid,
+        settlement=Settlement(receipt.settlement),
+        lines=tuple(
+            LineDoc(name=line.name, quantity=line.quantity, price=line.price, amount=line.amount,
+                    payment_method=PaymentMethod(line.payment_method), subject=Subject(line.subject),
+                    vat=Vat(line.vat), vat_amount=line.vat_amount, measure=Measure(line.measure))
+            for line in receipt.lines.all()
+        ),
+        payments=payments,
+        total=receipt.total,
+        taxation=Taxation(receipt.taxation),
+        company_inn=register.company_inn,
+        company_email=register.company_email,
+        payment_address=register.payment_address,
+        electronically=receipt.electronically,
+        created_at=receipt.created_at,
+        buyer_contact=receipt.buyer_contact,
+        buyer_name=receipt.buyer_name,
+        buyer_inn=receipt.buyer_inn,
+        cashier=receipt.cashier,
+        order_number=receipt.order.number,
+    )
+
+
+def driver_for(register: Register):
+    connection = dict(register.connection)
+    match register.driver:
+        case Register.Driver.EMULATOR:
+            from orderdesk.fiscal.drivers.emulator import EmulatorDriver
+
+            return EmulatorDriver(register)
+        case Register.Driver.ATOL_WEB:
+            from orderdesk.fiscal.drivers.atol_web import AtolWebServerDriver
+
+            return AtolWebServerDriver(**connection)
+        case Register.Driver.ATOL_ONLINE:
+            from orderdesk.fiscal.drivers.atol_online import AtolOnlineDriver
+
+            return AtolOnlineDriver(**connection)
+    raise ValueError(f"unknown driver {register.driver}")
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    base = settings.OUTBOX_RETRY_BASE_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), settings.OUTBOX_RETRY_MAX_SECONDS))
+
+
+def _claim_next(register_id: int) -> Receipt | None:
+    """The oldest unregistered receipt of the register, if it is due and nobody holds it. Later
+    receipts wait behind it, so a register fiscalises in the order the money moved."""
+    now = timezone.now()
+    with transaction.atomic():
+        receipt = (
+            Receipt.objects.select_for_update()
+            .filter(register_id=register_id, state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
+            .order_by("id")
+            .first()
+        )
+        if receipt is None:
+            return None
+        if receipt.state == Receipt.State.REGISTERING and receipt.claimed_until and receipt.claimed_until > now:
+            return None
+        if receipt.state == Receipt.State.PENDING and receipt.next_attempt_at > now:
+            return None
+        receipt.state = Receipt.State.REGISTERING
+        receipt.attempts += 1
+        receipt.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
+        receipt.save(update_fields=["state", "attempts", "claimed_until"])
+        return receipt
+
+
+def register_pending(register_id: int) -> int:
+    """Register the register's waiting receipts, oldest first; stop at the first that cannot be
+    registered now. Returns how many were registered."""
+    from orderdesk.fiscal.tasks import register_receipts
+
+    done = 0
+    while (receipt := _claim_next(register_id)) is not None:
+        driver_state = dict(receipt.driver_state)
+        try:
+            registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
+        except (RegisterUnavailable, RegistrationPending) as exc:
+            next_at = timezone.now() + _retry_delay(receipt.attempts)
+            with transaction.atomic():
+                Receipt.objects.filter(pk=receipt.pk).update(
+                    state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
+                )
+                register_receipts.using(run_after=next_at).enqueue(register_id)
+            log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
+            return done
+        except ReceiptRejected as exc:
+            with transaction.atomic():
+                Receipt.objects.filter(pk=receipt.pk).update(
+                    state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
+                    driver_state=driver_state,
+                )
+                events.record(receipt.order, "receipt.failed", SYSTEM,
+                              {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
+            continue
+        with transaction.atomic():
+            Receipt.objects.filter(pk=receipt.pk).update(
+                state=Receipt.State.REGISTERED, claimed_until=None, last_error="", driver_state=driver_state,
+                fn_number=registration.fn_number, fd_number=registration.fd_number,
+                fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
+                registered_at=registration.registered_at, ofd_url=registration.ofd_url,
+            )
+            events.record(receipt.order, "receipt.registered", SYSTEM, {
+                "receipt_id": receipt.pk, "purpose": receipt.purpose, "total": str(receipt.total),
+                "fd_number": registration.fd_number,
+            }, mail_customer=False)
+            if receipt.electronically and "@" in receipt.buyer_contact:
+                outbox.post(RECEIPT_EMAIL_TOPIC, {"receipt_id": receipt.pk})
+        done += 1
+    return done
+
+
+def sweep() -> int:
+    """Wake registers whose receipts wait with no job to carry them (a job lost to a crash)."""
+    from orderdesk.fiscal.tasks import register_receipts
+
+    now = timezone.now()
+    stale = Receipt.objects.filter(
+        state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING],
+        next_attempt_at__lt=now - timedelta(minutes=2),
+    ).exclude(state=Receipt.State.REGISTERING, claimed_until__gt=now)
+    register_ids = sorted(set(stale.values_list("register_id", flat=True)))
+    for register_id in register_ids:
+        register_receipts.enqueue(register_id)
+    return len(register_ids)

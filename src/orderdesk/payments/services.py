@@ -1,0 +1,529 @@
+"""Money for orders: the cash desk (R1–R9, B8), documents «based on» an order (S7, S8), refunds
+(B4), hand-over with its receipts (R3, R5, R6, B3) and auto-close (R10).
+
+Each use case is one transaction: lock the order, decide by the rules, write the document, the
+ledger entry, the receipts it owes and the events — all or nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from orderdesk.core.actors import SYSTEM, Actor
+from orderdesk.core.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
+from orderdesk.core import counters
+from orderdesk.core.rights import Permission
+from orderdesk.fiscal import rules as fiscal
+from orderdesk.fiscal import services as receipts
+from orderdesk.fiscal.models import Receipt, Register, Shift
+from orderdesk.fiscal.rules import PayerKind, PayMethod
+from orderdesk.orders import events
+from orderdesk.orders import services as orders
+from orderdesk.orders.models import Order, ShopSettings
+from orderdesk.orders.rules import PaymentStatus, StatusCode, payment_status
+from orderdesk.payments import rules
+from orderdesk.payments.models import Document, PaymentEntry
+
+CASH_DESK_METHODS = frozenset({PayMethod.CASH, PayMethod.CARD, PayMethod.SBP})
+
+
+# ---- reading the order's money ----
+
+
+def _ledger(order: Order) -> tuple[Decimal, Decimal, Decimal]:
+    """(money in, money back, of the net: money that owed no receipt). Summed here, not in SQL,
+    because SQLite adds decimals as floats."""
+    paid_in = paid_out = exempt = Decimal("0.00")
+    for is_refund, amount, owed in order.payment_entries.values_list("is_refund", "amount", "receipt_owed"):
+        if is_refund:
+            paid_out += amount
+        else:
+            paid_in += amount
+        if not owed:
+            exempt += -amount if is_refund else amount
+    return paid_in, paid_out, exempt
+
+
+def handed_over(order: Order) -> bool:
+    return order.handed_over_at is not None
+
+
+def fiscal_state(order: Order) -> fiscal.OrderState:
+    paid_in, paid_out, exempt = _ledger(order)
+    items = tuple(
+        fiscal.Item(name=i.name, quantity=i.quantity, price=i.price, amount=i.amount, vat_rate=i.vat_rate,
+                    kind=i.kind, unit=i.unit)
+        for i in order.items.all()
+    )
+    if order.delivery_price > 0:
+        # Delivery is part of what the buyer pays for, so it is a line of the receipt (a service at
+        # the general rate, which "22" stands for whatever the date).
+        delivery = f"Доставка ({order.delivery_method})" if order.delivery_method else "Доставка"
+        items += (fiscal.Item(name=delivery[:128], quantity=Decimal("1"), price=order.delivery_price,
+                              amount=order.delivery_price, vat_rate="22", kind="service", unit="усл"),)
+    return fiscal.OrderState(
+        number=order.number, items=items, total=order.total, paid=paid_in - paid_out,
+        paid_without_receipt=exempt, handed_over=handed_over(order), payer=PayerKind(order.customer.kind),
+    )
+
+
+def refresh_payment_status(order: Order) -> tuple[str, str]:
+    """S7: recompute from the ledger; returns (before, after)."""
+    before = order.payment_status
+    paid_in, paid_out, _exempt = _ledger(order)
+    order.payment_status = payment_status(order.total, paid_in, paid_out)
+    order.paid_amount = paid_in - paid_out
+    order.version += 1
+    order.updated_at = timezone.now()
+    order.save(update_fields=["payment_status", "paid_amount", "version", "updated_at"])
+    return before, order.payment_status
+
+
+def settings_for(register: Register) -> fiscal.Settings:
+    shop = ShopSettings.current()
+    return fiscal.Settings(itemized_final=register.itemized_final,
+                           prepayment_style=fiscal.PrepaymentStyle(shop.prepayment_style))
+
+
+def _locked_order(order_id: int) -> Order:
+    order = Order.objects.select_for_update().select_related("customer").filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(_("No such order."), code="order_not_found")
+    return order
+
+
+# ---- registers and shifts (B8) ----
+
+
+def cash_desk(register_id: int) -> tuple[Register, Shift]:
+    """A cash desk takes money only while its shift is open."""
+    register = Register.objects.filter(pk=register_id, active=True).first()
+    if register is None:
+        raise NotFound(_("No such cash desk."), code="register_not_found")
+    shift = receipts.open_shift_of(register)
+    if shift is None:
+        raise Conflict(
+            _("The shift of «%(name)s» is closed: open a shift before taking payments.") % {"name": register.name},
+            code="shift_closed", register_id=register.pk,
+        )
+    return register, shift
+
+
+def _register_for(register_id: int | None) -> tuple[Register, Shift, bool]:
+    """A cash desk prints on paper in its open shift; with none named, the online register sends
+    an e-receipt (its shift opens itself)."""
+    if register_id is not None:
+        register, shift = cash_desk(register_id)
+        return register, shift, False
+    register = receipts.online_register()
+    return register, receipts.ensure_online_shift(register), True
+
+
+@transaction.atomic
+def open_shift(actor: Actor, register_id: int) -> Shift:
+    actor.require(Permission.SHIFTS)
+    register = Register.objects.select_for_update().filter(pk=register_id, active=True).first()
+    if register is None:
+        raise NotFound(_("No such cash desk."), code="register_not_found")
+    if receipts.open_shift_of(register):
+        raise Conflict(_("The shift is already open."), code="shift_already_open")
+    number = (register.shifts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    shift = Shift.objects.create(register=register, number=number, opened_by=actor.label)
+    receipts.driver_for(register).open_shift(actor.label)
+    return shift
+
+
+def shift_report(shift: Shift) -> dict:
+    """X and Z reports: what the shift's receipts took and gave back, as our books see it."""
+    rows = list(shift.receipts.values_list("settlement", "state", "cash", "electronic", "total"))
+    income = [r for r in rows if r[0] == 1]
+    refunds = [r for r in rows if r[0] == 2]
+    return {
+        "register_id": shift.register_id, "shift_number": shift.number,
+        "opened_at": shift.opened_at.isoformat(), "closed_at": shift.closed_at.isoformat() if shift.closed_at else None,
+        "receipts": len(rows), "registered": sum(1 for r in rows if r[1] == Receipt.State.REGISTERED),
+        "waiting": sum(1 for r in rows if r[1] in (Receipt.State.PENDING, Receipt.State.REGISTERING)),
+        "income_cash": str(sum((r[2] for r in income), Decimal("0.00"))),
+        "income_electronic": str(sum((r[3] for r in income), Decimal("0.00"))),
+        "income_total": str(sum((r[4] for r in income), Decimal("0.00"))),
+        "refunds_total": str(sum((r[4] for r in refunds), Decimal("0.00"))),
+    }
+
+
+def x_report(actor: Actor, register_id: int) -> dict:
+    actor.require(Permission.SHIFTS)
+    _register, shift = cash_desk(register_id)
+    return shift_report(shift)
+
+
+@transaction.atomic
+def close_shift(actor: Actor, register_id: int) -> dict:
+    """Z report. Receipts still waiting for the register are reported, not lost: they keep their shift."""
+    actor.require(Permission.SHIFTS)
+    register, shift = cash_desk(register_id)
+    shift = Shift.objects.select_for_update().get(pk=shift.pk)
+    receipts.driver_for(register).close_shift(actor.label)
+    shift.closed_at, shift.closed_by = timezone.now(), actor.label
+    shift.z_report = shift_report(shift)
+    shift.save(update_fields=["closed_at", "closed_by", "z_report"])
+    return shift.z_report
+
+
+# ---- taking money ----
+
+
+@dataclass(frozen=True)
+class MoneyResult:
+    order: Order
+    document: Document
+    receipts: list[Receipt]
+
+
+def _document_number() -> str:
+    return f"Д-{counters.next_value('document_number'):06d}"
+
+
+def _post_money(actor: Actor, order: Order, document: Document, *, register: Register, shift: Shift,
+                electronically: bool, settle_in_full: bool = False) -> MoneyResult:
+    """The common path of every payment and refund: ledger entry, owed receipts, status, events."""
+    state = fiscal_state(order)
+    method, payer = PayMethod(document.method), PayerKind(document.payer_kind)
+    is_refund = document.kind == Document.Kind.REFUND
+    entry = PaymentEntry.objects.create(
+        order=order, document=document, is_refund=is_refund, amount=document.amount, method=method,
+        payer_kind=payer, receipt_owed=fiscal.receipt_required(method, payer),
+    )
+    change = (fiscal.Refund(document.amount, method) if is_refund
+              else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
+    drafts = fiscal.receipts_owed(state, change, timezone.localdate(), settings_for(register))
+    buyer = receipts.buyer_of(order, fallback_email=register.company_email)
+    written = receipts.write_receipts(order, drafts, register=register, shift=shift, entry=entry, buyer=buyer,
+                                      electronically=electronically, cashier=actor.label)
+    document.state, document.posted_at = Document.State.POSTED, timezone.now()
+    document.save(update_fields=["state", "posted_at"])
+    before, after = refresh_payment_status(order)
+    events.record(order, "payment.refunded" if is_refund else "payment.received", actor, {
+        "amount": str(document.amount), "method": method, "document": document.number,
+        "payment_status": [before, after], "receipts": [r.purpose for r in written],
+    })
+    return MoneyResult(order, document, written)
+
+
+def _replay(idempotency_key: str | None, order_id: int, amount: Decimal) -> MoneyResult | None:
+    """A repeated call with the same key answers with what the first one did (never a second payment)."""
+    if not idempotency_key:
+        return None
+    document = Document.objects.filter(idempotency_key=idempotency_key).first()
+    if document is None:
+        return None
+    if document.order_id != order_id or document.amount != amount:
+        raise Conflict(_("This idempotency key was used for another payment."), code="idempotency_key_reused")
+    return MoneyResult(document.order, document, list(Receipt.objects.filter(entry__document=document)))
+
+
+def take_payment(actor: Actor, order_id: int, *, register_id: int, amount: Decimal, method: PayMethod,
+                 settle: rules.SettleChoice | None = None, idempotency_key: str | None = None) -> MoneyResult:
+    """R3–R5, R7–R9, B3 at the cash desk: every payment of a manager's or site order prints its receipt."""
+    actor.require(Permission.PAYMENTS_TAKE)
+    if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
+        return replayed
+    if method not in CASH_DESK_METHODS:
+        raise InvalidInput({"method": [str(_("The cash desk takes cash, card or SBP."))]})
+    try:
+        with transaction.atomic():
+            return _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key)
+    except IntegrityError:
+        if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
+            return replayed
+        raise
+
+
+def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key) -> MoneyResult:
+    register, shift = cash_desk(register_id)
+    order = _locked_order(order_id)
+    state = fiscal_state(order)
+    if problem := rules.cash_desk_amount_problem(amount, state.debt):
+        raise Conflict(
+            _("The order owes %(debt)s; the cash desk takes from 0.01 up to that.") % {"debt": state.debt},
+            code=problem, debt=str(state.debt),
+        )
+    settle_in_full = False
+    if rules.settle_needs_question(order.payment_status, amount, state.debt, state.handed_over):
+        if settle is None:
+            raise ConfirmationRequired(
+                _("This payment settles the order in full. Settle in full and issue the order now?"),
+                question="settle_in_full", choices=[c.value for c in rules.SettleChoice],
+            )
+        settle_in_full = settle == rules.SettleChoice.YES
+        if settle_in_full:
+            orders.require_transition(order, StatusCode.ISSUED)
+    document = Document.objects.create(
+        number=_document_number(), order=order, amount=amount, method=method, register=register,
+        kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
+        payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
+    )
+    result = _post_money(actor, order, document, register=register, shift=shift,
+                         electronically=method == PayMethod.SBP, settle_in_full=settle_in_full)
+    if settle_in_full:
+        orders.set_status(actor, order.pk, StatusCode.ISSUED)
+    return result
+
+
+@transaction.atomic
+def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, register_id: int | None = None,
+           idempotency_key: str | None = None) -> MoneyResult:
+    """B4: money back to the customer with its «Возврат прихода», mirroring what is refunded."""
+    actor.require(Permission.REFUNDS)
+    if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
+        return replayed
+    register, shift, electronically = _register_for(register_id)
+    order = _locked_order(order_id)
+    paid = fiscal_state(order).paid
+    if amount <= 0 or amount > paid:
+        raise Conflict(_("A refund is from 0.01 up to what was paid, %(paid)s.") % {"paid": paid},
+                       code="refund_exceeds_paid", paid=str(paid))
+    document = Document.objects.create(
+        number=_document_number(), kind=Document.Kind.REFUND, order=order, amount=amount, method=method,
+        register=register, payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
+    )
+    return _post_money(actor, order, document, register=register, shift=shift, electronically=electronically)
+
+
+# ---- hand-over and other status changes (R6, B3, B4) ----
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    order: Order
+    changed: bool
+    receipts: list[Receipt]
+    next_step: str = ""  # "cash_desk" after R6 [Pay]
+
+
+@transaction.atomic
+def change_status(actor: Actor, order_id: int, status: str, *, choice: rules.IssueChoice | None = None,
+                  register_id: int | None = None) -> StatusResult:
+    """Set a status with what it owes: «Issued» prints «Полный расчёт» (R3, R5) or, with a debt and
+    the user's consent, the credit receipts (R6, B3); «Closed» after «Cancelled» wants the money back (B4)."""
+    actor.require(Permission.ORDERS_SET_STATUS)
+    order = _locked_order(order_id)
+    if status == order.status_id:
+        return StatusResult(order, False, [])
+    written: list[Receipt] = []
+    if status == StatusCode.ISSUED and not handed_over(order):
+        orders.require_transition(order, StatusCode.ISSUED)
+        if rules.issue_needs_question(order.payment_status):
+            if choice is None:
+                raise ConfirmationRequired(
+                    _("The order is not paid in full. Issue it anyway (the debt stays), pay first, or go back?"),
+                    question="issue_unpaid", choices=[c.value for c in rules.IssueChoice],
+                    payment_status=order.payment_status, debt=str(order.total - order.paid_amount),
+                )
+            if choice == rules.IssueChoice.BACK:
+                return StatusResult(order, False, [])
+            if choice == rules.IssueChoice.PAY:
+                return StatusResult(order, False, [], next_step="cash_desk")
+        register, shift, electronically = _register_for(register_id)
+        drafts = fiscal.hand_over_receipts(fiscal_state(order), timezone.localdate(), settings_for(register))
+        written = receipts.write_receipts(order, drafts, register=register, shift=shift,
+                                          buyer=receipts.buyer_of(order), electronically=electronically,
+                                          cashier=actor.label)
+    if status == StatusCode.CLOSED and order.status_id == StatusCode.CANCELLED and order.paid_amount > 0:
+        raise Conflict(_("A cancelled order with money paid is closed only after the money is refunded."),
+                       code="refund_required", paid=str(order.paid_amount))
+    if status == StatusCode.CLOSED and order.payment_status == PaymentStatus.OVERPAID:
+        raise Conflict(_("The order is overpaid: refund the surplus before closing it."), code="refund_required",
+                       paid=str(order.paid_amount))
+    order = orders.set_status(actor, order.pk, status)
+    return StatusResult(order, True, written)
+
+
+# ---- documents «based on» an order (S7, S8) ----
+
+
+DOCUMENT_METHOD = {
+    Document.Kind.CASH_RECEIPT: PayMethod.CASH,
+    Document.Kind.NONCASH_RECEIPT: PayMethod.BANK_TRANSFER,
+    Document.Kind.REFUND: PayMethod.BANK_TRANSFER,
+}
+
+
+@transaction.atomic
+def create_document(actor: Actor, order_id: int, kind: str) -> Document:
+    """«Create based on»: the document copies what remains — the debt for a receipt, what was paid
+    for a refund, the order for a sale."""
+    actor.require(Permission.DOCUMENTS)
+    order = _locked_order(order_id)
+    state = fiscal_state(order)
+    amount = {Document.Kind.CASH_RECEIPT: state.debt, Document.Kind.NONCASH_RECEIPT: state.debt,
+              Document.Kind.REFUND: state.paid, Document.Kind.SALE: order.total}[Document.Kind(kind)]
+    document = Document.objects.create(
+        number=_document_number(), kind=kind, order=order, amount=amount, method=DOCUMENT_METHOD.get(kind, ""),
+        payer_kind=order.customer.kind, created_by=actor.label,
+    )
+    events.record(order, "document.created", actor, {"document": document.number, "kind": kind,
+                                                      "amount": str(amount)}, mail_customer=False)
+    return document
+
+
+def _locked_document(document_id: int) -> Document:
+    document = Document.objects.select_for_update().filter(pk=document_id).first()
+    if document is None:
+        raise NotFound(_("No such document."), code="document_not_found")
+    return document
+
+
+@transaction.atomic
+def update_document(actor: Actor, document_id: int, **fields) -> Document:
+    """A draft is edited freely; a posted document only by un-posting it first."""
+    actor.require(Permission.DOCUMENTS)
+    document = _locked_document(document_id)
+    if document.state != Document.State.DRAFT:
+        raise Conflict(_("Only a draft can be edited."), code="document_not_draft", state=document.state)
+    for name, value in fields.items():
+        if value is not None:
+            setattr(document, "register_id" if name == "register_id" else name, value)
+    document.save()
+    return document
+
+
+@transaction.atomic
+def post_document(actor: Actor, document_id: int) -> MoneyResult | StatusResult:
+    """«Post and close»: a receipt records the payment and its receipt (S7); a refund pays back
+    (B4); a sale ships the order (S8)."""
+    actor.require(Permission.DOCUMENTS)
+    document = _locked_document(document_id)
+    if document.state != Document.State.DRAFT:
+        raise Conflict(_("The document is already posted."), code="document_not_draft", state=document.state)
+    order = _locked_order(document.order_id)
+    if document.kind == Document.Kind.SALE:
+        order = orders.set_status(actor, order.pk, StatusCode.SHIPPED)
+        document.state, document.posted_at = Document.State.POSTED, timezone.now()
+        document.save(update_fields=["state", "posted_at"])
+        return StatusResult(order, True, [])
+    if document.amount <= 0:
+        raise InvalidInput({"amount": [str(_("The amount must be positive."))]})
+    if not document.method:
+        raise InvalidInput({"method": [str(_("Choose how the money was paid."))]})
+    state = fiscal_state(order)
+    if document.kind == Document.Kind.REFUND and document.amount > state.paid:
+        raise Conflict(_("A refund is from 0.01 up to what was paid, %(paid)s.") % {"paid": state.paid},
+                       code="refund_exceeds_paid", paid=str(state.paid))
+    if document.kind == Document.Kind.CASH_RECEIPT or document.register_id:
+        if document.register_id is None:
+            raise InvalidInput({"register_id": [str(_("Cash is taken at a cash desk: choose it."))]})
+        register, shift = cash_desk(document.register_id)
+        electronically = document.method == PayMethod.SBP
+    else:
+        register, shift, electronically = _register_for(None)
+    return _post_money(actor, order, document, register=register, shift=shift, electronically=electronically)
+
+
+@transaction.atomic
+def unpost_document(actor: Actor, document_id: int) -> Document:
+    """Cancel the posting: a payment is reversed by a refund entry (with its refund receipt where a
+    receipt was printed, B4); a sale takes the order back to «Agreed»."""
+    actor.require(Permission.DOCUMENTS)
+    document = _locked_document(document_id)
+    if document.state != Document.State.POSTED:
+        raise Conflict(_("Only a posted document can be un-posted."), code="document_not_posted", state=document.state)
+    order = _locked_order(document.order_id)
+    if document.kind == Document.Kind.SALE:
+        if order.status_id == StatusCode.SHIPPED:
+            orders.set_status(actor, order.pk, StatusCode.AGREED)
+    else:
+        _reverse_money(actor, order, document)
+    document.state = Document.State.UNPOSTED
+    document.save(update_fields=["state"])
+    events.record(order, "document.unposted", actor, {"document": document.number, "kind": document.kind},
+                  mail_customer=False)
+    return document
+
+
+def _reverse_money(actor: Actor, order: Order, document: Document) -> None:
+    original = document.entries.get()
+    state = fiscal_state(order)
+    method = PayMethod(original.method)
+    entry = PaymentEntry.objects.create(order=order, document=document, is_refund=not original.is_refund,
+                                        amount=original.amount, method=method, payer_kind=original.payer_kind,
+                                        receipt_owed=original.receipt_owed)
+    if original.receipts.exists():
+        register, shift, electronically = _register_for(None)
+        change = (fiscal.Payment(original.amount, method) if original.is_refund
+                  else fiscal.Refund(original.amount, method))
+        drafts = fiscal.receipts_owed(state, change, timezone.localdate(), settings_for(register))
+        receipts.write_receipts(order, drafts, register=register, shift=shift, entry=entry,
+                                buyer=receipts.buyer_of(order), electronically=electronically, cashier=actor.label)
+    before, after = refresh_payment_status(order)
+    events.record(order, "payment.refunded" if entry.is_refund else "payment.received", actor, {
+        "amount": str(entry.amount), "method": method, "document": document.number,
+        "payment_status": [before, after], "reversal": True,
+    })
+
+
+# ---- quick sale (R1, R2) ----
+
+
+@transaction.atomic
+def quick_sale(actor: Actor, *, register_id: int, items, method: PayMethod, customer=None,
+               idempotency_key: str | None = None) -> MoneyResult:
+    """R1: a cash-desk sale with no order — paid in full, one «Полный расчёт», a quick order made in
+    «Closed» / «Paid». R2: paid by SBP, the e-receipt goes to the buyer's e-mail or the company's."""
+    actor.require(Permission.PAYMENTS_TAKE)
+    if idempotency_key and (document := Document.objects.filter(idempotency_key=idempotency_key).first()):
+        return MoneyResult(document.order, document, list(Receipt.objects.filter(entry__document=document)))
+    if method not in CASH_DESK_METHODS:
+        raise InvalidInput({"method": [str(_("The cash desk takes cash, card or SBP."))]})
+    register, shift = cash_desk(register_id)
+    order = orders.create_quick_order(actor, items, customer)
+    document = Document.objects.create(
+        number=_document_number(), order=order, amount=order.total, method=method, register=register,
+        kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
+        payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
+    )
+    entry = PaymentEntry.objects.create(order=order, document=document, amount=order.total, method=method,
+                                        payer_kind=order.customer.kind)
+    drafts = fiscal.receipts_owed(fiscal_state(order), fiscal.QuickSale(method), timezone.localdate(),
+                                  settings_for(register))
+    electronically = method == PayMethod.SBP
+    written = receipts.write_receipts(order, drafts, register=register, shift=shift, entry=entry,
+                                      buyer=receipts.buyer_of(order, fallback_email=register.company_email),
+                                      electronically=electronically, cashier=actor.label)
+    document.state, document.posted_at = Document.State.POSTED, timezone.now()
+    document.save(update_fields=["state", "posted_at"])
+    refresh_payment_status(order)
+    events.record(order, "payment.received", actor, {
+        "amount": str(order.total), "method": method, "document": document.number, "quick_sale": True,
+        "payment_status": [PaymentStatus.NOT_PAID, order.payment_status], "receipts": [r.purpose for r in written],
+    })
+    return MoneyResult(order, document, written)
+
+
+# ---- auto-close (R10) ----
+
+
+def auto_close(now=None) -> list[str]:
+    """Close orders handed over N days ago — never one that is not paid in full (R10). Each order
+    is re-checked under its lock, so several workers may run this at once."""
+    shop = ShopSettings.current()
+    if not shop.auto_close_enabled:
+        return []
+    now = now or timezone.now()
+    due = Order.objects.filter(
+        status_id__in=[StatusCode.ISSUED, StatusCode.SHIPPED], payment_status=PaymentStatus.PAID,
+        status_changed_at__lte=now - timedelta(days=shop.auto_close_after_days),
+    ).values_list("pk", flat=True)[:500]
+    closed = []
+    for order_id in due:
+        with transaction.atomic():
+            order = _locked_order(order_id)
+            if order.payment_status != PaymentStatus.PAID or order.status_id not in (StatusCode.ISSUED, StatusCode.SHIPPED):
+                continue
+            orders.set_status(SYSTEM, order.pk, StatusCode.CLOSED)
+            closed.append(order.number)
+    return closed
+
