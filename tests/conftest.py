@@ -18,6 +18,8 @@ from orderdesk.core.models import ApiKey, User
 from orderdesk.core.rights import Role
 
 PASSWORD = "correct-horse-battery"
+COMPANY = {"company_inn": "7707083893", "company_email": "shop@example.com",
+           "payment_address": "г. Москва, ул. Примерная, 1"}
 
 
 @dataclass
@@ -161,6 +163,19 @@ def actor_of(make_user):
 def site_actor(db) -> Actor:
     key, _secret = ApiKey.issue(name="site", role=Role.SITE)
     return Actor.for_api_key(key)
+
+
+@pytest.fixture
+def registers(db):
+    """An emulator cash desk with its shift open, and an emulator online register for e-receipts."""
+    from types import SimpleNamespace
+
+    from orderdesk.fiscal.models import Register, Shift
+
+    desk = Register.objects.create(name="Касса 1", **COMPANY)
+    online = Register.objects.create(name="Интернет-касса", is_online=True, **COMPANY)
+    Shift.objects.create(register=desk, number=1, opened_by="test")
+    return SimpleNamespace(desk=desk, online=online)
 
 
 def order_body(external_id: str | None = "site-1", *, email: str = "buyer@example.com", items: int = 2, **overrides) -> dict:

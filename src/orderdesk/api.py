@@ -135,8 +135,20 @@ def unexpected(request, exc):
 
 from orderdesk.core.api import router as auth_router  # noqa: E402
 from orderdesk.orders.api import customer_router, orders_router, reference_router  # noqa: E402
+from orderdesk.payments.api import (  # noqa: E402
+    cash_desk_router,
+    documents_router,
+    money_router,
+    receipts_router,
+    registers_router,
+)
 
 api.add_router("/auth", auth_router)
 api.add_router("/orders", orders_router)
+api.add_router("/orders", money_router)
+api.add_router("/documents", documents_router)
+api.add_router("/cash-desk", cash_desk_router)
+api.add_router("/receipts", receipts_router)
+api.add_router("/registers", registers_router)
 api.add_router("/me", customer_router)
 api.add_router("/", reference_router)

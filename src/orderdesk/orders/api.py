@@ -93,7 +93,13 @@ def _event(event) -> dict:
 
 @orders_router.post("/{int:order_id}/status", response={200: OrderOut, **ERRORS}, summary="Set status")
 def set_status(request: HttpRequest, order_id: int, body: StatusIn):
-    services.set_status(request.auth, order_id, body.status)
+    """Setting «Issued» prints the hand-over receipt; on an order not paid in full it first answers
+    409 `confirmation_required` (question `issue_unpaid`, choices back/pay/issue, R6)."""
+    from orderdesk.payments import rules as payment_rules
+    from orderdesk.payments import services as payments
+
+    choice = payment_rules.IssueChoice(body.choice) if body.choice else None
+    payments.change_status(request.auth, order_id, body.status, choice=choice, register_id=body.register_id)
     return _card_of(request, order_id)
 
 
@@ -149,12 +155,16 @@ def statuses(request: HttpRequest):
     return list(StatusDefinition.objects.all())
 
 
+def settings_out(shop: ShopSettings) -> dict:
+    return {"default_site_status": shop.default_site_status_id, "prepayment_style": shop.prepayment_style,
+            "auto_close_enabled": shop.auto_close_enabled, "auto_close_after_days": shop.auto_close_after_days}
+
+
 @reference_router.get("settings", response={200: SettingsOut, **ERRORS}, summary="Shop settings")
 def get_settings(request: HttpRequest):
-    return {"default_site_status": ShopSettings.current().default_site_status_id}
+    return settings_out(ShopSettings.current())
 
 
 @reference_router.put("settings", response={200: SettingsOut, **ERRORS}, summary="Change shop settings")
 def put_settings(request: HttpRequest, body: SettingsIn):
-    shop = services.update_settings(request.auth, body.default_site_status)
-    return {"default_site_status": shop.default_site_status_id}
+    return settings_out(services.update_settings(request.auth, **body.model_dump(exclude_none=True)))

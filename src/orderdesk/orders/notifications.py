@@ -49,6 +49,22 @@ def describe(event: OrderEvent) -> str:
                 return _("Order №%(number)s: the delivery changed; the total is now %(total)s (was %(was)s).") % {
                     "number": number, "total": money_text(after), "was": money_text(before)}
             return _("Order №%(number)s: the delivery changed.") % {"number": number}
+        case "payment.received":
+            return _("Order №%(number)s: payment of %(amount)s received.") % {
+                "number": number, "amount": money_text(p.get("amount"))}
+        case "payment.refunded":
+            return _("Order №%(number)s: %(amount)s refunded.") % {"number": number, "amount": money_text(p.get("amount"))}
+        case "receipt.registered":
+            return _("Order №%(number)s: fiscal receipt for %(amount)s registered.") % {
+                "number": number, "amount": money_text(p.get("total"))}
+        case "receipt.failed":
+            return _("Order №%(number)s: the register refused a receipt: %(error)s") % {
+                "number": number, "error": p.get("error", "")}
+        case "document.created":
+            return _("Order №%(number)s: document №%(document)s created.") % {"number": number, "document": p.get("document")}
+        case "document.unposted":
+            return _("Order №%(number)s: posting of document №%(document)s cancelled.") % {
+                "number": number, "document": p.get("document")}
         case "order.removal_mark.set":
             return _("Order №%(number)s was marked for removal.") % {"number": number}
         case "order.removal_mark.cleared":

@@ -140,6 +140,8 @@ class ItemsIn(Schema):
 
 class StatusIn(Schema):
     status: Annotated[str, StringConstraints(max_length=30)]
+    choice: Literal["back", "pay", "issue"] | None = None  # R6's answer, when asked
+    register_id: int | None = None  # the cash desk that prints the hand-over receipt; none: an e-receipt
 
 
 class RemovalMarkIn(Schema):
@@ -151,7 +153,10 @@ class PurgeIn(Schema):
 
 
 class SettingsIn(Schema):
-    default_site_status: Annotated[str, StringConstraints(max_length=30)]
+    default_site_status: Annotated[str, StringConstraints(max_length=30)] | None = None
+    prepayment_style: Literal["advance", "itemized"] | None = None
+    auto_close_enabled: bool | None = None
+    auto_close_after_days: Annotated[int, Field(ge=1, le=365)] | None = None
 
 
 class NotificationsReadIn(Schema):
@@ -273,3 +278,6 @@ class NotificationOut(Schema):
 
 class SettingsOut(Schema):
     default_site_status: str
+    prepayment_style: str
+    auto_close_enabled: bool
+    auto_close_after_days: int

@@ -328,14 +328,19 @@ def purge_marked(actor: Actor, order_ids: list[int] | None = None) -> Purge:
 
 
 @transaction.atomic
-def update_settings(actor: Actor, default_site_status: str) -> ShopSettings:
-    """S6: the status new site orders start in; orders already placed keep theirs."""
+def update_settings(actor: Actor, **changes) -> ShopSettings:
+    """S6: the status new site orders start in (orders already placed keep theirs); B2a: the style
+    of prepayment receipts; R10: auto-close."""
     actor.require(Permission.SETTINGS_CHANGE)
-    if not StatusDefinition.objects.filter(pk=default_site_status, is_final=False).exists():
+    status = changes.pop("default_site_status", None)
+    if status is not None and not StatusDefinition.objects.filter(pk=status, is_final=False).exists():
         raise InvalidInput({"default_site_status": [str(_("Unknown status, or a final one."))]})
     shop = ShopSettings.objects.select_for_update().get_or_create(pk=1)[0]
-    shop.default_site_status_id = default_site_status
-    shop.save(update_fields=["default_site_status"])
+    if status is not None:
+        shop.default_site_status_id = status
+    for name, value in changes.items():
+        setattr(shop, name, value)
+    shop.save()
     return shop
 
 
