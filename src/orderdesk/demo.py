@@ -25,7 +25,7 @@ from orderdesk.fiscal.rules import PayMethod
 from orderdesk.orders.rules import PaymentStatus, StatusCode
 from orderdesk.orders.schemas import OrderIn
 from orderdesk.payments import services as payments
-from orderdesk.payments.rules import SettleChoice
+from orderdesk.payments.rules import IssueChoice, SettleChoice
 
 DEMO_PASSWORD = "demo-orderdesk"
 PEOPLE = [
@@ -114,11 +114,22 @@ def _work(order: Order, route: list[StatusCode], rng: random.Random, manager: Ac
           desk: Register) -> None:
     """Move the order along its route; pay on the way as a real shop would: something before
     shipping, everything before hand-over; some orders are cancelled with money still on them."""
+    on_credit = route[-1:] == [StatusCode.ISSUED] and rng.random() < 0.3  # B3: handed over with a debt
     for status in route:
         if status in (StatusCode.ISSUED, StatusCode.CANCELLED, StatusCode.SHIPPED):
-            _pay(order, rng, cashier, desk, in_full=status == StatusCode.ISSUED)
+            _pay(order, rng, cashier, desk, in_full=status == StatusCode.ISSUED and not on_credit)
         payments.change_status(manager if status != StatusCode.ISSUED else cashier, order.pk, status,
-                               register_id=desk.pk if status == StatusCode.ISSUED else None)
+                               register_id=desk.pk if status == StatusCode.ISSUED else None,
+                               choice=IssueChoice.ISSUE if on_credit else None)
+        if status == StatusCode.CANCELLED and rng.random() < 0.5:
+            _refund_all(order, manager, desk)
+
+
+def _refund_all(order: Order, manager: Actor, desk: Register) -> None:
+    """B4: a cancelled order's advances go back to the buyer."""
+    order.refresh_from_db()
+    if order.paid_amount > 0:
+        payments.refund(manager, order.pk, amount=order.paid_amount, method=PayMethod.CASH, register_id=desk.pk)
 
 
 def _pay(order: Order, rng: random.Random, cashier: Actor, desk: Register, *, in_full: bool) -> None:
