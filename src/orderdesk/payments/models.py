@@ -39,6 +39,7 @@ class Document(models.Model):
     register = models.ForeignKey("fiscal.Register", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     comment = models.CharField(_("comment"), max_length=500, blank=True)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    acquirer_payment_id = models.CharField(max_length=64, blank=True)  # SBP and online payments
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.CharField(max_length=200)
     posted_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,7 @@ Each use case is one transaction: lock the order, decide by the rules, write the
 ledger entry, the receipts it owes and the events — all or nothing.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -13,6 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from orderdesk.acquiring.base import AcquirerPayment
+from orderdesk.acquiring.sandbox import acquirer
 from orderdesk.core.actors import SYSTEM, Actor
 from orderdesk.core.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from orderdesk.core import counters
@@ -24,7 +27,7 @@ from orderdesk.fiscal.rules import PayerKind, PayMethod
 from orderdesk.orders import events
 from orderdesk.orders import services as orders
 from orderdesk.orders.models import Order, ShopSettings
-from orderdesk.orders.rules import PaymentStatus, StatusCode, payment_status
+from orderdesk.orders.rules import Line, PaymentStatus, StatusCode, order_totals, payment_status
 from orderdesk.payments import rules
 from orderdesk.payments.models import Document, PaymentEntry
 
@@ -89,8 +92,9 @@ def settings_for(register: Register) -> fiscal.Settings:
                            prepayment_style=fiscal.PrepaymentStyle(shop.prepayment_style))
 
 
-def _locked_order(order_id: int) -> Order:
-    order = Order.objects.select_for_update().select_related("customer").filter(pk=order_id).first()
+def _locked_order(order_id: int, *, lock: bool = True) -> Order:
+    orders_qs = Order.objects.select_for_update() if lock else Order.objects
+    order = orders_qs.select_related("customer").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order
@@ -233,18 +237,34 @@ def take_payment(actor: Actor, order_id: int, *, register_id: int, amount: Decim
         return replayed
     if method not in CASH_DESK_METHODS:
         raise InvalidInput({"method": [str(_("The cash desk takes cash, card or SBP."))]})
+    sbp = None
+    if method == PayMethod.SBP:
+        # Every question and refusal comes before the buyer is charged, not after.
+        _check_payment(_locked_order(order_id, lock=False), register_id, amount, settle)
+        sbp = _charge_sbp(amount, idempotency_key, f"order {order_id}")
     try:
         with transaction.atomic():
-            return _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key)
+            return _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp)
     except IntegrityError:
         if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
             return replayed
         raise
 
 
-def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key) -> MoneyResult:
-    register, shift = cash_desk(register_id)
-    order = _locked_order(order_id)
+def _charge_sbp(amount: Decimal, idempotency_key: str | None, what: str) -> AcquirerPayment:
+    """R2: SBP goes through the acquirer before anything is written, outside the order's lock.
+    Until the buyer has paid, the cash desk is told so and repeats the call with the same key."""
+    payment = acquirer().create_sbp_payment(idempotency_key=f"cash-desk:{idempotency_key or uuid.uuid4()}",
+                                            amount=amount, description=what)
+    if payment.status != "succeeded":
+        raise Conflict(_("The SBP payment is not completed yet: show the QR code to the buyer."),
+                       code="sbp_payment_pending", qr_payload=payment.qr_payload, acquirer_payment_id=payment.id)
+    return payment
+
+
+def _check_payment(order: Order, register_id: int, amount: Decimal, settle: rules.SettleChoice | None) -> bool:
+    """B8, the amount, R8's question; returns whether the payment settles the order in full."""
+    cash_desk(register_id)
     state = fiscal_state(order)
     if problem := rules.cash_desk_amount_problem(amount, state.debt):
         raise Conflict(
@@ -261,10 +281,18 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
         settle_in_full = settle == rules.SettleChoice.YES
         if settle_in_full:
             orders.require_transition(order, StatusCode.ISSUED)
+    return settle_in_full
+
+
+def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp) -> MoneyResult:
+    register, shift = cash_desk(register_id)
+    order = _locked_order(order_id)
+    settle_in_full = _check_payment(order, register_id, amount, settle)
     document = Document.objects.create(
         number=_document_number(), order=order, amount=amount, method=method, register=register,
         kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
+        acquirer_payment_id=sbp.id if sbp else "",
     )
     result = _post_money(actor, order, document, register=register, shift=shift,
                          electronically=method == PayMethod.SBP, settle_in_full=settle_in_full)
@@ -468,7 +496,6 @@ def _reverse_money(actor: Actor, order: Order, document: Document) -> None:
 # ---- quick sale (R1, R2) ----
 
 
-@transaction.atomic
 def quick_sale(actor: Actor, *, register_id: int, items, method: PayMethod, customer=None,
                idempotency_key: str | None = None) -> MoneyResult:
     """R1: a cash-desk sale with no order — paid in full, one «Полный расчёт», a quick order made in
@@ -478,12 +505,20 @@ def quick_sale(actor: Actor, *, register_id: int, items, method: PayMethod, cust
         return MoneyResult(document.order, document, list(Receipt.objects.filter(entry__document=document)))
     if method not in CASH_DESK_METHODS:
         raise InvalidInput({"method": [str(_("The cash desk takes cash, card or SBP."))]})
+    total = order_totals(Line(i.quantity, i.price, i.discount) for i in items).total
+    sbp = _charge_sbp(total, idempotency_key, "quick sale") if method == PayMethod.SBP else None
+    with transaction.atomic():
+        return _quick_sale(actor, register_id, items, method, customer, idempotency_key, sbp)
+
+
+def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sbp) -> MoneyResult:
     register, shift = cash_desk(register_id)
     order = orders.create_quick_order(actor, items, customer)
     document = Document.objects.create(
         number=_document_number(), order=order, amount=order.total, method=method, register=register,
         kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
+        acquirer_payment_id=sbp.id if sbp else "",
     )
     entry = PaymentEntry.objects.create(order=order, document=document, amount=order.total, method=method,
                                         payer_kind=order.customer.kind)
