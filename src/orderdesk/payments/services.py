@@ -6,7 +6,7 @@ ledger entry, the receipts it owes and the events — all or nothing.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -194,8 +194,8 @@ def _document_number() -> str:
 def _post_money(actor: Actor, order: Order, document: Document, *, register: Register, shift: Shift,
                 electronically: bool, settle_in_full: bool = False) -> MoneyResult:
     """The common path of every payment and refund: ledger entry, owed receipts, status, events."""
-    state = fiscal_state(order)
     method, payer = PayMethod(document.method), PayerKind(document.payer_kind)
+    state = replace(fiscal_state(order), payer=payer)  # B5 asks who paid this money, not who ordered
     is_refund = document.kind == Document.Kind.REFUND
     entry = PaymentEntry.objects.create(
         order=order, document=document, is_refund=is_refund, amount=document.amount, method=method,
@@ -412,6 +412,8 @@ def update_document(actor: Actor, document_id: int, **fields) -> Document:
     document = _locked_document(document_id)
     if document.state != Document.State.DRAFT:
         raise Conflict(_("Only a draft can be edited."), code="document_not_draft", state=document.state)
+    if fields.get("register_id") is not None and not Register.objects.filter(pk=fields["register_id"]).exists():
+        raise NotFound(_("No such cash desk."), code="register_not_found")  # not a 500 at commit
     for name, value in fields.items():
         if value is not None:
             setattr(document, "register_id" if name == "register_id" else name, value)
@@ -474,7 +476,7 @@ def unpost_document(actor: Actor, document_id: int) -> Document:
 
 def _reverse_money(actor: Actor, order: Order, document: Document) -> None:
     original = document.entries.get()
-    state = fiscal_state(order)
+    state = replace(fiscal_state(order), payer=PayerKind(original.payer_kind))  # mirror the original's B5 decision
     method = PayMethod(original.method)
     entry = PaymentEntry.objects.create(order=order, document=document, is_refund=not original.is_refund,
                                         amount=original.amount, method=method, payer_kind=original.payer_kind,

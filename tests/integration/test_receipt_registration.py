@@ -1,0 +1,496 @@
+"""B6: a payment and the receipt it owes are one transaction; the worker registers receipts with
+the register, in the order the money moved, retries while the register is offline, and never
+registers one twice — with the emulator and with the ATOL protocol drivers against local servers."""
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from orderdesk.fiscal import services as fiscal
+from orderdesk.fiscal.drivers.base import ReceiptRejected
+from orderdesk.fiscal.drivers.emulator import EmulatorDriver
+from orderdesk.fiscal.models import EmulatorJournal, Receipt, Register, Shift
+from orderdesk.fiscal.rules import PayMethod
+from orderdesk.orders import services as orders
+from orderdesk.orders.models import Order, OrderEvent
+from orderdesk.orders.schemas import OrderIn
+from orderdesk.payments import services as payments
+from orderdesk.payments.models import Document, PaymentEntry
+from tests.conftest import COMPANY, order_body, run_worker
+from tests.fiscal.atol_online_server import AtolOnlineServer
+from tests.fiscal.atol_web_server import AtolWebServer
+
+D = Decimal
+REGISTERED, PENDING, REGISTERING, FAILED = (Receipt.State.REGISTERED, Receipt.State.PENDING,
+                                            Receipt.State.REGISTERING, Receipt.State.FAILED)
+
+
+@pytest.fixture
+def cashier(actor_of):
+    return actor_of("cashier")
+
+
+@pytest.fixture
+def place(site_actor, actor_of):
+    """place() → a new agreed site order of 900.00."""
+    counter = iter(range(1, 100_000))
+    admin = actor_of("administrator")
+
+    def make() -> Order:
+        order = orders.place_order(site_actor, OrderIn(**order_body(f"b06-{next(counter)}"))).order
+        orders.set_status(admin, order.pk, "agreed")
+        order.refresh_from_db()
+        return order
+
+    return make
+
+
+def pay(cashier, order: Order, amount: str, register: Register, method=PayMethod.CASH):
+    return payments.take_payment(cashier, order.pk, register_id=register.pk, amount=D(amount), method=method)
+
+
+def set_offline(register: Register, offline: bool) -> None:
+    register.connection = {"offline": True} if offline else {}
+    register.save(update_fields=["connection"])
+
+
+def make_due() -> None:
+    """Time passes: every waiting receipt and the worker's retry jobs are due now."""
+    now = timezone.now()
+    Receipt.objects.filter(state=PENDING).update(next_attempt_at=now)
+    DBTaskResult.objects.update(run_after=now)
+
+
+def journal_uuids(register: Register) -> list[str]:
+    return list(EmulatorJournal.objects.filter(register=register).order_by("fd_number").values_list("uuid", flat=True))
+
+
+# ---- one transaction ----
+
+
+def test_b06_a_payment_rolled_back_after_it_was_taken_leaves_neither_payment_nor_receipt(cashier, place, registers):
+    order = place()
+
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            result = pay(cashier, order, "300.00", registers.desk)
+            assert [r.purpose for r in result.receipts] == ["advance"]  # both were written...
+            raise RuntimeError("the caller's transaction fails after take_payment")
+
+    # ...and both are gone with it
+    assert Receipt.objects.count() == 0
+    assert PaymentEntry.objects.count() == 0
+    assert Document.objects.count() == 0
+    order.refresh_from_db()
+    assert (order.payment_status, order.paid_amount) == ("not_paid", D("0.00"))
+    run_worker()
+    assert EmulatorJournal.objects.count() == 0
+
+
+def test_b06_a_receipt_that_cannot_be_written_takes_the_payment_down_with_it(cashier, place, registers):
+    order = place()
+
+    with mock.patch.object(fiscal.ReceiptLine.objects, "bulk_create", side_effect=IntegrityError("disk full")):
+        with pytest.raises(IntegrityError):
+            pay(cashier, order, "300.00", registers.desk)
+
+    assert PaymentEntry.objects.count() == 0
+    assert Receipt.objects.count() == 0
+    order.refresh_from_db()
+    assert (order.payment_status, order.paid_amount) == ("not_paid", D("0.00"))
+
+
+# ---- the worker ----
+
+
+def test_b06_the_worker_registers_the_receipt_written_with_the_payment(cashier, place, registers):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts, receipt.fd_number, receipt.qr_string) == (PENDING, 0, None, "")
+
+    run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts, receipt.last_error) == (REGISTERED, 1, "")
+    [row] = EmulatorJournal.objects.filter(register=registers.desk)
+    assert (row.uuid, row.fd_number, row.total, row.settlement) == (receipt.uuid, 1, D("300.00"), 1)
+    assert (receipt.fd_number, receipt.fiscal_sign, receipt.shift_number) == (1, row.fiscal_sign, 1)
+    assert receipt.fn_number == f"99990789{registers.desk.pk:08d}"
+    assert receipt.registered_at is not None
+    assert f"&s=300.00&fn={receipt.fn_number}&i=1&fp={row.fiscal_sign}&n=1" in receipt.qr_string
+    event = OrderEvent.objects.filter(order=order, code="receipt.registered").get()
+    assert (event.payload["receipt_id"], event.payload["fd_number"]) == (receipt.pk, 1)
+
+
+def test_b06_an_offline_register_makes_the_receipt_wait_and_it_is_registered_once_when_back(cashier, place, registers):
+    order = place()
+    set_offline(registers.desk, True)
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+
+    run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == (PENDING, 1)
+    assert receipt.next_attempt_at > timezone.now()
+    assert "RegisterUnavailable" in receipt.last_error and "does not answer" in receipt.last_error
+    assert receipt.claimed_until is None
+    assert PaymentEntry.objects.filter(order=order).count() == 1  # the money is recorded all the same
+    order.refresh_from_db()
+    assert (order.payment_status, order.paid_amount) == ("partially_paid", D("300.00"))
+    assert EmulatorJournal.objects.count() == 0
+    assert DBTaskResult.objects.filter(status="READY", run_after__gt=timezone.now()).count() == 1  # the retry
+
+    run_worker()  # nothing is due yet: nothing is tried
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == (PENDING, 1)
+
+    set_offline(registers.desk, False)
+    make_due()
+    run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts, receipt.last_error, receipt.fd_number) == (REGISTERED, 2, "", 1)
+    assert journal_uuids(registers.desk) == [receipt.uuid]
+
+    make_due()
+    run_worker()
+    assert fiscal.register_pending(registers.desk.pk) == 0
+    assert journal_uuids(registers.desk) == [receipt.uuid]
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts, receipt.fd_number) == (REGISTERED, 2, 1)
+
+
+def test_b06_receipts_of_a_register_are_registered_in_the_order_the_money_moved(cashier, manager_actor, place,
+                                                                              registers):
+    first, second = place(), place()
+    set_offline(registers.desk, True)
+    pay(cashier, first, "100.00", registers.desk)
+    pay(cashier, second, "200.00", registers.desk, PayMethod.CARD)
+    pay(cashier, first, "300.00", registers.desk)
+    payments.refund(manager_actor, second.pk, amount=D("50.00"), method=PayMethod.CARD, register_id=registers.desk.pk)
+    run_worker()
+    waiting = list(Receipt.objects.order_by("id"))
+    assert [(r.state, r.attempts) for r in waiting] == [(PENDING, 1), (PENDING, 0), (PENDING, 0), (PENDING, 0)]
+
+    # the later receipts are due, the oldest is not: they wait behind it
+    set_offline(registers.desk, False)
+    Receipt.objects.exclude(pk=waiting[0].pk).update(next_attempt_at=timezone.now())
+    assert fiscal.register_pending(registers.desk.pk) == 0
+    assert EmulatorJournal.objects.count() == 0
+
+    make_due()
+    run_worker()
+
+    registered = list(Receipt.objects.order_by("id"))
+    assert [r.state for r in registered] == [REGISTERED] * 4
+    assert [r.fd_number for r in registered] == [1, 2, 3, 4]
+    assert [(r.settlement, r.total) for r in registered] == [
+        (1, D("100.00")), (1, D("200.00")), (1, D("300.00")), (2, D("50.00"))]
+    assert journal_uuids(registers.desk) == [r.uuid for r in registered]
+
+
+@pytest.fixture
+def manager_actor(actor_of):
+    return actor_of("manager")
+
+
+def test_b06_a_receipt_left_registering_by_a_killed_worker_is_swept_and_registered_once(cashier, place, registers):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+    # A worker claimed the receipt, the register fiscalised it, and the worker died before it wrote the answer.
+    EmulatorDriver(registers.desk).register(fiscal.receipt_doc(receipt), {})
+    five_minutes_ago = timezone.now() - timedelta(minutes=5)
+    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1, next_attempt_at=five_minutes_ago,
+                                                 claimed_until=timezone.now() + timedelta(seconds=60))
+
+    run_worker()  # its job runs, finds the receipt claimed, and leaves it alone
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == (REGISTERING, 1)
+    assert fiscal.sweep() == 0  # the claim has not expired yet
+
+    Receipt.objects.filter(pk=receipt.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert fiscal.sweep() == 1
+    run_worker()
+
+    receipt.refresh_from_db()
+    [row] = EmulatorJournal.objects.all()
+    assert (receipt.state, receipt.attempts, receipt.claimed_until) == (REGISTERED, 2, None)
+    assert (receipt.uuid, receipt.fd_number, receipt.fiscal_sign) == (row.uuid, 1, row.fiscal_sign)
+    assert fiscal.sweep() == 0
+    run_worker()
+    assert EmulatorJournal.objects.count() == 1
+
+
+def test_b06_a_stuck_receipt_whose_claim_expired_is_taken_by_the_next_worker_pass(cashier, place, registers):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
+                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+
+    assert fiscal.register_pending(registers.desk.pk) == 1
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts, receipt.fd_number) == (REGISTERED, 2, 1)
+    assert journal_uuids(registers.desk) == [receipt.uuid]
+
+
+# ---- what the database refuses ----
+
+
+def test_b06_the_database_refuses_a_second_hand_over_receipt_for_an_order(cashier, place, registers):
+    order = place()
+    pay(cashier, order, "900.00", registers.desk)
+    [final] = payments.change_status(cashier, order.pk, "issued", register_id=registers.desk.pk).receipts
+    assert final.purpose == "final"
+
+    for purpose in ("final", "credit", "sale"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Receipt.objects.create(uuid=f"second-{purpose}", order=order, register=registers.desk, purpose=purpose,
+                                   settlement=1, total=D("900.00"), prepayment=D("900.00"), taxation="osn")
+
+    assert list(Receipt.objects.filter(order=order, purpose="final").values_list("pk", flat=True)) == [final.pk]
+    # another order may have its own
+    other = place()
+    Receipt.objects.create(uuid="other-final", order=other, register=registers.desk, purpose="final",
+                           settlement=1, total=D("900.00"), cash=D("900.00"), taxation="osn")
+
+
+def test_b06_the_database_refuses_a_second_receipt_for_the_same_ledger_entry(cashier, place, registers):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+    entry = PaymentEntry.objects.get(order=order)
+    assert receipt.entry_id == entry.pk
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Receipt.objects.create(uuid="twin", order=order, entry=entry, register=registers.desk, purpose="advance",
+                               settlement=1, total=D("300.00"), cash=D("300.00"), taxation="osn")
+
+    assert Receipt.objects.filter(entry=entry).count() == 1
+
+
+# ---- a receipt the register refuses ----
+
+
+def test_b06_a_rejected_receipt_fails_with_an_event_and_the_next_receipt_of_the_register_goes_on(
+        cashier, place, registers, monkeypatch):
+    order = place()
+    [bad] = pay(cashier, order, "100.00", registers.desk).receipts
+    [good] = pay(cashier, order, "200.00", registers.desk).receipts
+    real_driver_for = fiscal.driver_for
+
+    class Refusing:
+        def __init__(self, register):
+            self.inner = real_driver_for(register)
+
+        def register(self, doc, state):
+            if doc.uuid == bad.uuid:
+                raise ReceiptRejected("ККТ: ошибка 16, неверная цена (сумма)")
+            return self.inner.register(doc, state)
+
+    monkeypatch.setattr(fiscal, "driver_for", Refusing)
+
+    run_worker()
+
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert (bad.state, bad.attempts, bad.fd_number, bad.claimed_until) == (FAILED, 1, None, None)
+    assert "неверная цена" in bad.last_error
+    assert (good.state, good.fd_number) == (REGISTERED, 1)
+    assert journal_uuids(registers.desk) == [good.uuid]
+    [failed] = OrderEvent.objects.filter(order=order, code="receipt.failed")
+    assert (failed.payload["receipt_id"], failed.payload["purpose"]) == (bad.pk, "advance")
+    assert "неверная цена" in failed.payload["error"]
+    # a failed receipt is a person's business: the worker and the sweep leave it alone
+    make_due()
+    run_worker()
+    assert fiscal.sweep() == 0
+    bad.refresh_from_db()
+    assert (bad.state, bad.attempts) == (FAILED, 1)
+
+
+# ---- the protocol drivers end to end ----
+
+
+@pytest.fixture
+def atol_web():
+    with AtolWebServer() as server:
+        yield server
+        assert all(count <= 1 for count in server.registered.values()), server.registered
+
+
+@pytest.fixture
+def atol_web_desk(db, atol_web):
+    register = Register.objects.create(
+        name="Касса АТОЛ", driver=Register.Driver.ATOL_WEB,
+        connection={"base_url": atol_web.url, "poll_interval": 0.01, "poll_deadline": 2}, **COMPANY)
+    Shift.objects.create(register=register, number=1, opened_by="test")
+    return register
+
+
+def test_b06_atol_web_server_registers_the_receipt_with_its_fd_number(cashier, place, atol_web, atol_web_desk):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", atol_web_desk).receipts
+
+    run_worker()
+
+    receipt.refresh_from_db()
+    [fiscalised] = atol_web.receipts
+    assert fiscalised["uuid"] == receipt.uuid
+    assert (receipt.state, receipt.attempts) == (REGISTERED, 1)
+    assert receipt.fd_number == fiscalised["fiscalDocumentNumber"]
+    assert (receipt.fn_number, receipt.fiscal_sign) == (atol_web.fn_number, fiscalised["fiscalDocumentSign"])
+    assert fiscalised["type"] == "sell"
+    assert D(str(fiscalised["total"])) == D("300.00")
+    assert [item["paymentMethod"] for item in fiscalised["items"]] == ["advance"]
+    assert atol_web.registered == {receipt.uuid: 1}
+
+
+def test_b06_atol_web_server_offline_then_back_registers_each_receipt_once_in_order(cashier, place, atol_web,
+                                                                                    atol_web_desk):
+    order = place()
+    atol_web.offline = True
+    [first] = pay(cashier, order, "300.00", atol_web_desk).receipts
+    [second] = pay(cashier, order, "100.00", atol_web_desk, PayMethod.CARD).receipts
+
+    run_worker()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.attempts, second.state, second.attempts) == (PENDING, 1, PENDING, 0)
+    assert "unreachable" in first.last_error
+    assert atol_web.journal == []
+
+    atol_web.offline = False
+    make_due()
+    run_worker()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state) == (REGISTERED, REGISTERED)
+    assert [r["uuid"] for r in atol_web.receipts] == [first.uuid, second.uuid]
+    assert [first.fd_number, second.fd_number] == [r["fiscalDocumentNumber"] for r in atol_web.receipts]
+    assert first.fd_number < second.fd_number
+    assert atol_web.registered == {first.uuid: 1, second.uuid: 1}
+
+
+def test_b06_atol_web_server_a_worker_killed_after_sending_does_not_print_the_receipt_twice(
+        cashier, place, atol_web, atol_web_desk):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", atol_web_desk).receipts
+    # The worker sent the task and the register printed it; the worker died before saving anything.
+    fiscal.driver_for(atol_web_desk).register(fiscal.receipt_doc(receipt), {})
+    assert atol_web.registered == {receipt.uuid: 1}
+    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
+                                                 next_attempt_at=timezone.now() - timedelta(minutes=5),
+                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+
+    assert fiscal.sweep() == 1
+    run_worker()
+
+    receipt.refresh_from_db()
+    [fiscalised] = atol_web.receipts
+    assert (receipt.state, receipt.attempts) == (REGISTERED, 2)
+    assert receipt.fd_number == fiscalised["fiscalDocumentNumber"]
+    assert atol_web.registered == {receipt.uuid: 1}
+    assert atol_web.posts[receipt.uuid] == 2  # sent again under the same uuid, and refused as a repeat
+
+
+@pytest.fixture
+def atol_online():
+    with AtolOnlineServer(inn=COMPANY["company_inn"]) as server:
+        yield server
+        assert all(count <= 1 for count in server.registered.values()), server.registered
+
+
+@pytest.fixture
+def atol_online_register(db, atol_online):
+    """The shop's online register for e-receipts is an ATOL Online cloud register."""
+    return Register.objects.create(
+        name="АТОЛ Онлайн", driver=Register.Driver.ATOL_ONLINE, is_online=True,
+        connection={"base_url": atol_online.base_url, "login": atol_online.login, "password": atol_online.password,
+                    "group_code": atol_online.group_code, "poll_interval": 0.01, "poll_deadline": 2},
+        **COMPANY)
+
+
+def transfer(manager_actor, order: Order, amount: str) -> Receipt:
+    """A bank transfer from the private person: a non-cash receipt posted, its e-receipt on the online register."""
+    document = payments.create_document(manager_actor, order.pk, "noncash_receipt")
+    payments.update_document(manager_actor, document.pk, amount=D(amount))
+    [receipt] = payments.post_document(manager_actor, document.pk).receipts
+    return receipt
+
+
+def test_b06_atol_online_registers_the_e_receipt_with_its_fd_number(manager_actor, place, atol_online,
+                                                                    atol_online_register):
+    order = place()
+    receipt = transfer(manager_actor, order, "300.00")
+    assert (receipt.register_id, receipt.electronically) == (atol_online_register.pk, True)
+
+    run_worker()
+
+    receipt.refresh_from_db()
+    [document] = atol_online.posts(receipt.uuid)
+    assert (receipt.state, receipt.attempts) == (REGISTERED, 1)
+    assert receipt.fd_number == document.payload["fiscal_document_number"]
+    assert receipt.fn_number == atol_online.fn_number
+    assert receipt.shift_number == atol_online.shift_number
+    assert document.body["receipt"]["client"]["email"] == "buyer@example.com"
+    assert [item["payment_method"] for item in document.body["receipt"]["items"]] == ["advance"]
+    assert atol_online.registered == {receipt.uuid: 1}
+
+
+def test_b06_atol_online_offline_then_back_registers_the_receipt_once(manager_actor, place, atol_online,
+                                                                     atol_online_register):
+    order = place()
+    atol_online.offline = True
+    receipt = transfer(manager_actor, order, "300.00")
+
+    run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == (PENDING, 1)
+    assert "no register online" in receipt.last_error
+    assert atol_online.registered == {}
+
+    atol_online.offline = False
+    make_due()
+    run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == (REGISTERED, 2)
+    failed, done = atol_online.posts(receipt.uuid)  # sent again under the same external_id
+    assert (failed.status, done.status) == ("fail", "done")
+    assert receipt.fd_number == done.payload["fiscal_document_number"]
+    assert atol_online.registered == {receipt.uuid: 1}
+
+    make_due()
+    run_worker()
+    assert atol_online.registered == {receipt.uuid: 1}
+    assert len(atol_online.posts(receipt.uuid)) == 2
+
+
+def test_b06_atol_online_a_worker_killed_after_sending_does_not_register_the_receipt_twice(
+        manager_actor, place, atol_online, atol_online_register):
+    order = place()
+    receipt = transfer(manager_actor, order, "300.00")
+    # The worker sent the receipt and ATOL registered it; the worker died before saving ATOL's uuid.
+    fiscal.driver_for(atol_online_register).register(fiscal.receipt_doc(receipt), {})
+    assert atol_online.registered == {receipt.uuid: 1}
+    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
+                                                 next_attempt_at=timezone.now() - timedelta(minutes=5),
+                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+
+    assert fiscal.sweep() == 1
+    run_worker()
+
+    receipt.refresh_from_db()
+    [document] = atol_online.posts(receipt.uuid)  # the resend was refused as a repeat (error 33)
+    assert (receipt.state, receipt.attempts) == (REGISTERED, 2)
+    assert receipt.fd_number == document.payload["fiscal_document_number"]
+    assert atol_online.registered == {receipt.uuid: 1}
