@@ -33,32 +33,38 @@ def cmd_serve(args) -> int:
         "--graceful-timeout", "10",
     ]
     worker = [sys.executable, "-m", "orderdesk.cli", "worker"]
-    children = [subprocess.Popen(worker, env=env), subprocess.Popen(web, env=env)]
     stopping = False
 
     def stop(signum, frame):
         nonlocal stopping
         stopping = True
 
+    # Handlers first: a signal that comes while the children start must still stop them.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.", flush=True)
+    children = []
     exit_code = 0
-    while not stopping:
+    try:
+        children = [subprocess.Popen(worker, env=env), subprocess.Popen(web, env=env)]
+        print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.",
+              flush=True)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"orderdesk: {child.args[3]} exited with {child.returncode}; stopping.", file=sys.stderr)
+                    exit_code = child.returncode or 1
+                    stopping = True
+            time.sleep(0.3)
+    finally:
         for child in children:
-            if child.poll() is not None:
-                print(f"orderdesk: {child.args[3]} exited with {child.returncode}; stopping.", file=sys.stderr)
-                exit_code = child.returncode or 1
-                stopping = True
-        time.sleep(0.3)
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     return exit_code
 
 

@@ -370,6 +370,30 @@ def test_b04_refund_before_hand_over_mirrors_the_advance():
     assert draft.payments == {CASH: D("2000.00")}
 
 
+def test_b04_refund_of_an_itemized_prepayment_mirrors_the_items():
+    state = OrderState("7", (Item("Чайник", D("1"), D("600.00"), D("600.00"), "22"),
+                             Item("Чай", D("2"), D("200.00"), D("400.00"), "10")), D("1000.00"), paid=D("500.00"))
+
+    [draft] = receipts_owed(state, Refund(D("500.00"), PayMethod.CARD), date(2026, 3, 1),
+                            Settings(prepayment_style=PrepaymentStyle.ITEMIZED))
+
+    assert draft.purpose == Purpose.ADVANCE_REFUND and int(draft.settlement) == 2
+    assert [(line.name, line.amount, int(line.payment_method), int(line.vat)) for line in draft.lines] == [
+        ("Чайник", D("300.00"), 2, 12), ("Чай", D("200.00"), 2, 4)]
+    assert draft.payments == {PaymentForm.ELECTRONIC: D("500.00")}
+
+
+def test_b13_money_going_back_keeps_the_vat_of_the_day_it_came_in():
+    state = OrderState("8", (Item("Чайник", D("1"), D("1000.00"), D("1000.00"), "22"),), D("1000.00"),
+                       paid=D("1000.00"), advance_day=date(2025, 12, 20))
+    [refund] = receipts_owed(state, Refund(D("1000.00"), PayMethod.CASH), date(2026, 1, 15))
+    assert int(refund.lines[0].vat) == 3  # 20/120, as the advance of 2025 was
+
+    on_credit = OrderState("9", state.items, D("1000.00"), handed_over=True, handed_over_day=date(2025, 12, 30))
+    [debt] = receipts_owed(on_credit, Payment(D("1000.00"), PayMethod.CASH), date(2026, 1, 15))
+    assert int(debt.lines[0].vat) == 1  # 20 %, as the goods handed over on credit in 2025
+
+
 def test_b04_refund_before_hand_over_on_mixed_rates_splits_like_the_advance():
     state = order(item("A", "1500.00", "22"), item("B", "500.00", "10"), number="5", paid="2000.00")
     advance = only(receipts_owed(order(*state.items, number="5"), Payment(D("1000.00"), PayMethod.CARD), DAY_2026))
@@ -662,8 +686,12 @@ def test_b02_any_history_of_payments_and_refunds_then_hand_over_adds_up(items, p
                 check_draft(draft, day)
                 assert draft.purpose == Purpose.ADVANCE_REFUND
                 assert int(draft.settlement) == 2
-                assert {int(line.payment_method) for line in draft.lines} == {3}
-                assert {int(line.subject) for line in draft.lines} == {10}
+                # the refund mirrors the prepayment as it was printed (B2a's style)
+                if fiscal_settings.prepayment_style == PrepaymentStyle.ITEMIZED:
+                    assert {int(line.payment_method) for line in draft.lines} <= {1, 2}
+                else:
+                    assert {int(line.payment_method) for line in draft.lines} == {3}
+                    assert {int(line.subject) for line in draft.lines} == {10}
                 advance_refunded += amount
             paid -= amount
             if not needed:

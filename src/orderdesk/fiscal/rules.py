@@ -122,6 +122,9 @@ class OrderState:
     paid_without_receipt: Decimal = ZERO  # of which, B5 bank transfers from companies
     handed_over: bool = False  # a final or credit receipt exists: the goods are out
     payer: PayerKind = PayerKind.PERSON
+    # B13: money going back, or a debt paid later, keeps the VAT of the day it was first settled.
+    advance_day: date | None = None  # the last advance received
+    handed_over_day: date | None = None
 
     @property
     def debt(self) -> Decimal:
@@ -200,7 +203,7 @@ def receipts_owed(state: OrderState, change: Change, day: date, settings: Settin
             if not receipt_required(method, state.payer):
                 return []
             if state.handed_over:
-                return [credit_payment_receipt(state, amount, method, day)]
+                return [credit_payment_receipt(state, amount, method, state.handed_over_day or day)]
             if settle:
                 return [_final(state, settings, day, Purpose.FINAL, {
                     PaymentForm.PREPAYMENT: min(state.paid, state.total), payment_form(method): amount})]
@@ -210,7 +213,7 @@ def receipts_owed(state: OrderState, change: Change, day: date, settings: Settin
         case Refund(amount=amount, method=method):
             if not receipt_required(method, state.payer):
                 return []
-            return [refund_receipt(state, amount, method, day)]
+            return [refund_receipt(state, amount, method, day, settings.prepayment_style)]
     raise TypeError(f"not a change: {change!r}")
 
 
@@ -238,9 +241,7 @@ def prepayment_receipt(state: OrderState, amount: Decimal, method: PayMethod, da
     if style == PrepaymentStyle.ITEMIZED:
         whole = state.paid == 0 and amount == state.total
         item_method = PaymentMethod.FULL_PREPAYMENT if whole else PaymentMethod.PREPAYMENT
-        shares = split(amount, [item.amount for item in state.items])
-        lines = tuple(_item_line(item, share, item_method, day, calculated=True)
-                      for item, share in zip(state.items, shares) if share)
+        lines = _item_share_lines(state, amount, item_method, day, calculated=True)
         return _draft(Purpose.ADVANCE, Settlement.INCOME, lines, payments)
     lines = _order_payment_lines(state, amount, f"Оплата заказа №{state.number}", PaymentMethod.ADVANCE, day,
                                  calculated=True)
@@ -254,18 +255,32 @@ def credit_payment_receipt(state: OrderState, amount: Decimal, method: PayMethod
     return _draft(Purpose.CREDIT_PAYMENT, Settlement.INCOME, lines, {payment_form(method): amount})
 
 
-def refund_receipt(state: OrderState, amount: Decimal, method: PayMethod, day: date) -> Draft:
-    """B4: возврат прихода mirroring what is refunded — the advance line before hand-over, the
-    items (their shares of the sum) after it."""
+def refund_receipt(state: OrderState, amount: Decimal, method: PayMethod, day: date,
+                   style: PrepaymentStyle = PrepaymentStyle.ADVANCE) -> Draft:
+    """B4: возврат прихода mirroring what is refunded — the prepayment as it was printed before
+    hand-over, the items (their shares of the sum) after it; at the VAT of the original settlement."""
     payments = {payment_form(method): amount}
     if not state.handed_over:
-        lines = _order_payment_lines(state, amount, f"Оплата заказа №{state.number}", PaymentMethod.ADVANCE, day,
-                                     calculated=True)
+        vat_day = state.advance_day or day
+        if style == PrepaymentStyle.ITEMIZED:
+            whole = amount == state.paid == state.total
+            item_method = PaymentMethod.FULL_PREPAYMENT if whole else PaymentMethod.PREPAYMENT
+            lines = _item_share_lines(state, amount, item_method, vat_day, calculated=True)
+        else:
+            lines = _order_payment_lines(state, amount, f"Оплата заказа №{state.number}", PaymentMethod.ADVANCE,
+                                         vat_day, calculated=True)
         return _draft(Purpose.ADVANCE_REFUND, Settlement.INCOME_REFUND, lines, payments)
-    shares = split(amount, [item.amount for item in state.items])
-    lines = tuple(_item_line(item, share, PaymentMethod.FULL_PAYMENT, day, calculated=False)
-                  for item, share in zip(state.items, shares) if share)
+    lines = _item_share_lines(state, amount, PaymentMethod.FULL_PAYMENT, state.handed_over_day or day,
+                              calculated=False)
     return _draft(Purpose.SALE_REFUND, Settlement.INCOME_REFUND, lines, payments)
+
+
+def _item_share_lines(state: OrderState, amount: Decimal, method: PaymentMethod, day: date, *,
+                      calculated: bool) -> tuple[Line, ...]:
+    """The order's items, each with its share of the sum (price and quantity as sold)."""
+    shares = split(amount, [item.amount for item in state.items])
+    return tuple(_item_line(item, share, method, day, calculated=calculated)
+                 for item, share in zip(state.items, shares) if share)
 
 
 def _final(state: OrderState, settings: Settings, day: date, purpose: Purpose,

@@ -45,9 +45,9 @@ class Buyer:
 
 
 def buyer_of(order: Order, *, fallback_email: str = "") -> Buyer:
-    """Tag 1008 and, for companies, the buyer's name and INN. R2: with no contact of the buyer,
-    the e-receipt goes to the company's own e-mail."""
-    contact = order.customer_email or order.customer_phone or fallback_email
+    """Tag 1008 and, for companies, the buyer's name and INN. E-receipts go by e-mail (R2, R11):
+    with no e-mail of the buyer, to the company's own e-mail."""
+    contact = order.customer_email or fallback_email or order.customer_phone
     if order.customer.kind != "person":
         return Buyer(contact, order.customer.name, order.customer.inn)
     return Buyer(contact)

@@ -1,6 +1,6 @@
 """HTTP face of the orders services. Handlers translate; every decision is in services and rules."""
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from orderdesk.orders import services
@@ -92,14 +92,16 @@ def _event(event) -> dict:
 
 
 @orders_router.post("/{int:order_id}/status", response={200: OrderOut, **ERRORS}, summary="Set status")
-def set_status(request: HttpRequest, order_id: int, body: StatusIn):
+def set_status(request: HttpRequest, order_id: int, body: StatusIn, response: HttpResponse):
     """Setting «Issued» prints the hand-over receipt; on an order not paid in full it first answers
     409 `confirmation_required` (question `issue_unpaid`, choices back/pay/issue, R6)."""
     from orderdesk.payments import rules as payment_rules
     from orderdesk.payments import services as payments
 
     choice = payment_rules.IssueChoice(body.choice) if body.choice else None
-    payments.change_status(request.auth, order_id, body.status, choice=choice, register_id=body.register_id)
+    result = payments.change_status(request.auth, order_id, body.status, choice=choice, register_id=body.register_id)
+    if result.next_step:
+        response["X-Next-Step"] = result.next_step  # R6 [Pay]: the client goes to the cash desk
     return _card_of(request, order_id)
 
 

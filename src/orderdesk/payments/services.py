@@ -68,9 +68,13 @@ def fiscal_state(order: Order) -> fiscal.OrderState:
         delivery = f"Доставка ({order.delivery_method})" if order.delivery_method else "Доставка"
         items += (fiscal.Item(name=delivery[:128], quantity=Decimal("1"), price=order.delivery_price,
                               amount=order.delivery_price, vat_rate="22", kind="service", unit="усл"),)
+    last_advance = order.receipts.filter(purpose=fiscal.Purpose.ADVANCE).order_by("-id").values_list(
+        "created_at", flat=True).first()
     return fiscal.OrderState(
         number=order.number, items=items, total=order.total, paid=paid_in - paid_out,
         paid_without_receipt=exempt, handed_over=handed_over(order), payer=PayerKind(order.customer.kind),
+        advance_day=timezone.localdate(last_advance) if last_advance else None,
+        handed_over_day=timezone.localdate(order.handed_over_at) if order.handed_over_at else None,
     )
 
 
@@ -86,15 +90,15 @@ def refresh_payment_status(order: Order) -> tuple[str, str]:
     return before, order.payment_status
 
 
-def settings_for(register: Register) -> fiscal.Settings:
+def settings_for(register: Register | None) -> fiscal.Settings:
     shop = ShopSettings.current()
-    return fiscal.Settings(itemized_final=register.itemized_final,
+    return fiscal.Settings(itemized_final=register.itemized_final if register else True,
                            prepayment_style=fiscal.PrepaymentStyle(shop.prepayment_style))
 
 
 def _locked_order(order_id: int, *, lock: bool = True) -> Order:
     orders_qs = Order.objects.select_for_update() if lock else Order.objects
-    order = orders_qs.select_related("customer").filter(pk=order_id).first()
+    order = orders_qs.select_related("customer", "status").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order
@@ -105,7 +109,7 @@ def _locked_order(order_id: int, *, lock: bool = True) -> Order:
 
 def cash_desk(register_id: int) -> tuple[Register, Shift]:
     """A cash desk takes money only while its shift is open."""
-    register = Register.objects.filter(pk=register_id, active=True).first()
+    register = Register.objects.filter(pk=register_id, active=True, is_online=False).first()
     if register is None:
         raise NotFound(_("No such cash desk."), code="register_not_found")
     shift = receipts.open_shift_of(register)
@@ -119,12 +123,29 @@ def cash_desk(register_id: int) -> tuple[Register, Shift]:
 
 def _register_for(register_id: int | None) -> tuple[Register, Shift, bool]:
     """A cash desk prints on paper in its open shift; with none named, the online register sends
-    an e-receipt (its shift opens itself)."""
+    an e-receipt (its shift opens itself). Returns (register, shift, online)."""
     if register_id is not None:
         register, shift = cash_desk(register_id)
         return register, shift, False
     register = receipts.online_register()
     return register, receipts.ensure_online_shift(register), True
+
+
+def _write_owed(actor: Actor, order: Order, state: fiscal.OrderState, change: fiscal.Change,
+                register_id: int | None, *, entry: PaymentEntry | None = None) -> list[Receipt]:
+    """Compose what the change owes and write it on the cash desk named (or the online register).
+    A register is looked for only when a receipt is owed: a shop that takes only companies' bank
+    transfers (B5) needs none."""
+    today = timezone.localdate()
+    if not fiscal.receipts_owed(state, change, today, settings_for(None)):
+        return []
+    register, shift, online = _register_for(register_id)
+    drafts = fiscal.receipts_owed(state, change, today, settings_for(register))
+    sbp = isinstance(change, fiscal.Payment | fiscal.Refund | fiscal.QuickSale) and change.method == PayMethod.SBP
+    return receipts.write_receipts(
+        order, drafts, register=register, shift=shift, entry=entry, cashier=actor.label,
+        buyer=receipts.buyer_of(order, fallback_email=register.company_email), electronically=online or sbp,
+    )
 
 
 @transaction.atomic
@@ -143,18 +164,23 @@ def open_shift(actor: Actor, register_id: int) -> Shift:
 
 def shift_report(shift: Shift) -> dict:
     """X and Z reports: what the shift's receipts took and gave back, as our books see it."""
-    rows = list(shift.receipts.values_list("settlement", "state", "cash", "electronic", "total"))
-    income = [r for r in rows if r[0] == 1]
-    refunds = [r for r in rows if r[0] == 2]
+    rows = list(shift.receipts.values_list("settlement", "state", "cash", "electronic", "prepayment", "credit"))
+
+    def total(settlement: int, column: int) -> Decimal:
+        return sum((r[column] for r in rows if r[0] == settlement), Decimal("0.00"))
+
+    income_cash, income_electronic = total(1, 2), total(1, 3)
     return {
         "register_id": shift.register_id, "shift_number": shift.number,
         "opened_at": shift.opened_at.isoformat(), "closed_at": shift.closed_at.isoformat() if shift.closed_at else None,
         "receipts": len(rows), "registered": sum(1 for r in rows if r[1] == Receipt.State.REGISTERED),
         "waiting": sum(1 for r in rows if r[1] in (Receipt.State.PENDING, Receipt.State.REGISTERING)),
-        "income_cash": str(sum((r[2] for r in income), Decimal("0.00"))),
-        "income_electronic": str(sum((r[3] for r in income), Decimal("0.00"))),
-        "income_total": str(sum((r[4] for r in income), Decimal("0.00"))),
-        "refunds_total": str(sum((r[4] for r in refunds), Decimal("0.00"))),
+        # money that moved in this shift; offsets of earlier advances and credit are not money
+        "income_cash": str(income_cash), "income_electronic": str(income_electronic),
+        "income_total": str(income_cash + income_electronic),
+        "refunds_cash": str(total(2, 2)), "refunds_electronic": str(total(2, 3)),
+        "refunds_total": str(total(2, 2) + total(2, 3)),
+        "prepayment_offset": str(total(1, 4)), "credit": str(total(1, 5)),
     }
 
 
@@ -191,8 +217,8 @@ def _document_number() -> str:
     return f"Д-{counters.next_value('document_number'):06d}"
 
 
-def _post_money(actor: Actor, order: Order, document: Document, *, register: Register, shift: Shift,
-                electronically: bool, settle_in_full: bool = False) -> MoneyResult:
+def _post_money(actor: Actor, order: Order, document: Document, *, register_id: int | None,
+                settle_in_full: bool = False, mail_customer: bool = True) -> MoneyResult:
     """The common path of every payment and refund: ledger entry, owed receipts, status, events."""
     method, payer = PayMethod(document.method), PayerKind(document.payer_kind)
     state = replace(fiscal_state(order), payer=payer)  # B5 asks who paid this money, not who ordered
@@ -203,17 +229,14 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register: Reg
     )
     change = (fiscal.Refund(document.amount, method) if is_refund
               else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
-    drafts = fiscal.receipts_owed(state, change, timezone.localdate(), settings_for(register))
-    buyer = receipts.buyer_of(order, fallback_email=register.company_email)
-    written = receipts.write_receipts(order, drafts, register=register, shift=shift, entry=entry, buyer=buyer,
-                                      electronically=electronically, cashier=actor.label)
+    written = _write_owed(actor, order, state, change, register_id, entry=entry)
     document.state, document.posted_at = Document.State.POSTED, timezone.now()
     document.save(update_fields=["state", "posted_at"])
     before, after = refresh_payment_status(order)
     events.record(order, "payment.refunded" if is_refund else "payment.received", actor, {
         "amount": str(document.amount), "method": method, "document": document.number,
         "payment_status": [before, after], "receipts": [r.purpose for r in written],
-    })
+    }, mail_customer=mail_customer)
     return MoneyResult(order, document, written)
 
 
@@ -265,6 +288,9 @@ def _charge_sbp(amount: Decimal, idempotency_key: str | None, what: str) -> Acqu
 def _check_payment(order: Order, register_id: int, amount: Decimal, settle: rules.SettleChoice | None) -> bool:
     """B8, the amount, R8's question; returns whether the payment settles the order in full."""
     cash_desk(register_id)
+    if order.status.is_final:
+        raise Conflict(_("The order is «%(status)s»: it takes no more payments.") % {"status": order.status.name()},
+                       code="order_final", status=order.status_id)
     state = fiscal_state(order)
     if problem := rules.cash_desk_amount_problem(amount, state.debt):
         raise Conflict(
@@ -285,7 +311,7 @@ def _check_payment(order: Order, register_id: int, amount: Decimal, settle: rule
 
 
 def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp) -> MoneyResult:
-    register, shift = cash_desk(register_id)
+    register, _shift = cash_desk(register_id)
     order = _locked_order(order_id)
     settle_in_full = _check_payment(order, register_id, amount, settle)
     document = Document.objects.create(
@@ -294,8 +320,7 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
         acquirer_payment_id=sbp.id if sbp else "",
     )
-    result = _post_money(actor, order, document, register=register, shift=shift,
-                         electronically=method == PayMethod.SBP, settle_in_full=settle_in_full)
+    result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full)
     if settle_in_full:
         orders.set_status(actor, order.pk, StatusCode.ISSUED)
     return result
@@ -308,7 +333,8 @@ def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, r
     actor.require(Permission.REFUNDS)
     if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
         return replayed
-    register, shift, electronically = _register_for(register_id)
+    if register_id is not None:
+        cash_desk(register_id)
     order = _locked_order(order_id)
     paid = fiscal_state(order).paid
     if amount <= 0 or amount > paid:
@@ -316,9 +342,10 @@ def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, r
                        code="refund_exceeds_paid", paid=str(paid))
     document = Document.objects.create(
         number=_document_number(), kind=Document.Kind.REFUND, order=order, amount=amount, method=method,
-        register=register, payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
+        register_id=register_id, payer_kind=order.customer.kind, idempotency_key=idempotency_key,
+        created_by=actor.label,
     )
-    return _post_money(actor, order, document, register=register, shift=shift, electronically=electronically)
+    return _post_money(actor, order, document, register_id=register_id)
 
 
 # ---- hand-over and other status changes (R6, B3, B4) ----
@@ -355,11 +382,7 @@ def change_status(actor: Actor, order_id: int, status: str, *, choice: rules.Iss
                 return StatusResult(order, False, [])
             if choice == rules.IssueChoice.PAY:
                 return StatusResult(order, False, [], next_step="cash_desk")
-        register, shift, electronically = _register_for(register_id)
-        drafts = fiscal.hand_over_receipts(fiscal_state(order), timezone.localdate(), settings_for(register))
-        written = receipts.write_receipts(order, drafts, register=register, shift=shift,
-                                          buyer=receipts.buyer_of(order), electronically=electronically,
-                                          cashier=actor.label)
+        written = _write_owed(actor, order, fiscal_state(order), fiscal.HandOver(), register_id)
     if status == StatusCode.CLOSED and order.status_id == StatusCode.CANCELLED and order.paid_amount > 0:
         raise Conflict(_("A cancelled order with money paid is closed only after the money is refunded."),
                        code="refund_required", paid=str(order.paid_amount))
@@ -443,14 +466,11 @@ def post_document(actor: Actor, document_id: int) -> MoneyResult | StatusResult:
     if document.kind == Document.Kind.REFUND and document.amount > state.paid:
         raise Conflict(_("A refund is from 0.01 up to what was paid, %(paid)s.") % {"paid": state.paid},
                        code="refund_exceeds_paid", paid=str(state.paid))
-    if document.kind == Document.Kind.CASH_RECEIPT or document.register_id:
-        if document.register_id is None:
-            raise InvalidInput({"register_id": [str(_("Cash is taken at a cash desk: choose it."))]})
-        register, shift = cash_desk(document.register_id)
-        electronically = document.method == PayMethod.SBP
-    else:
-        register, shift, electronically = _register_for(None)
-    return _post_money(actor, order, document, register=register, shift=shift, electronically=electronically)
+    if document.kind == Document.Kind.CASH_RECEIPT and document.register_id is None:
+        raise InvalidInput({"register_id": [str(_("Cash is taken at a cash desk: choose it."))]})
+    if document.register_id is not None:
+        cash_desk(document.register_id)
+    return _post_money(actor, order, document, register_id=document.register_id)
 
 
 @transaction.atomic
@@ -474,6 +494,14 @@ def unpost_document(actor: Actor, document_id: int) -> Document:
     return document
 
 
+def _desk_still_open(register: Register | None) -> int | None:
+    """The reversal prints where the money was taken while that desk's shift is open; otherwise
+    the online register sends the refund receipt."""
+    if register is not None and not register.is_online and receipts.open_shift_of(register):
+        return register.pk
+    return None
+
+
 def _reverse_money(actor: Actor, order: Order, document: Document) -> None:
     original = document.entries.get()
     state = replace(fiscal_state(order), payer=PayerKind(original.payer_kind))  # mirror the original's B5 decision
@@ -482,12 +510,9 @@ def _reverse_money(actor: Actor, order: Order, document: Document) -> None:
                                         amount=original.amount, method=method, payer_kind=original.payer_kind,
                                         receipt_owed=original.receipt_owed)
     if original.receipts.exists():
-        register, shift, electronically = _register_for(None)
         change = (fiscal.Payment(original.amount, method) if original.is_refund
                   else fiscal.Refund(original.amount, method))
-        drafts = fiscal.receipts_owed(state, change, timezone.localdate(), settings_for(register))
-        receipts.write_receipts(order, drafts, register=register, shift=shift, entry=entry,
-                                buyer=receipts.buyer_of(order), electronically=electronically, cashier=actor.label)
+        _write_owed(actor, order, state, change, _desk_still_open(document.register))
     before, after = refresh_payment_status(order)
     events.record(order, "payment.refunded" if entry.is_refund else "payment.received", actor, {
         "amount": str(entry.amount), "method": method, "document": document.number,
@@ -503,18 +528,20 @@ def quick_sale(actor: Actor, *, register_id: int, items, method: PayMethod, cust
     """R1: a cash-desk sale with no order — paid in full, one «Полный расчёт», a quick order made in
     «Closed» / «Paid». R2: paid by SBP, the e-receipt goes to the buyer's e-mail or the company's."""
     actor.require(Permission.PAYMENTS_TAKE)
-    if idempotency_key and (document := Document.objects.filter(idempotency_key=idempotency_key).first()):
-        return MoneyResult(document.order, document, list(Receipt.objects.filter(entry__document=document)))
     if method not in CASH_DESK_METHODS:
         raise InvalidInput({"method": [str(_("The cash desk takes cash, card or SBP."))]})
     total = order_totals(Line(i.quantity, i.price, i.discount) for i in items).total
+    if idempotency_key and (document := Document.objects.filter(idempotency_key=idempotency_key).first()):
+        if document.amount != total or not document.order.is_quick:
+            raise Conflict(_("This idempotency key was used for another payment."), code="idempotency_key_reused")
+        return MoneyResult(document.order, document, list(Receipt.objects.filter(entry__document=document)))
     sbp = _charge_sbp(total, idempotency_key, "quick sale") if method == PayMethod.SBP else None
     with transaction.atomic():
         return _quick_sale(actor, register_id, items, method, customer, idempotency_key, sbp)
 
 
 def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sbp) -> MoneyResult:
-    register, shift = cash_desk(register_id)
+    register, _shift = cash_desk(register_id)
     order = orders.create_quick_order(actor, items, customer)
     document = Document.objects.create(
         number=_document_number(), order=order, amount=order.total, method=method, register=register,
@@ -524,19 +551,15 @@ def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sb
     )
     entry = PaymentEntry.objects.create(order=order, document=document, amount=order.total, method=method,
                                         payer_kind=order.customer.kind)
-    drafts = fiscal.receipts_owed(fiscal_state(order), fiscal.QuickSale(method), timezone.localdate(),
-                                  settings_for(register))
-    electronically = method == PayMethod.SBP
-    written = receipts.write_receipts(order, drafts, register=register, shift=shift, entry=entry,
-                                      buyer=receipts.buyer_of(order, fallback_email=register.company_email),
-                                      electronically=electronically, cashier=actor.label)
+    written = _write_owed(actor, order, fiscal_state(order), fiscal.QuickSale(method), register.pk, entry=entry)
     document.state, document.posted_at = Document.State.POSTED, timezone.now()
     document.save(update_fields=["state", "posted_at"])
     refresh_payment_status(order)
+    # The buyer stands at the desk: the receipt (paper, or the e-receipt of R2) is all he is sent.
     events.record(order, "payment.received", actor, {
         "amount": str(order.total), "method": method, "document": document.number, "quick_sale": True,
         "payment_status": [PaymentStatus.NOT_PAID, order.payment_status], "receipts": [r.purpose for r in written],
-    })
+    }, mail_customer=False)
     return MoneyResult(order, document, written)
 
 
