@@ -76,6 +76,22 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_sandbox_acquirer(args) -> int:
+    """The sandbox acquirer (the YooKassa API subset) in the foreground, until SIGTERM or SIGINT."""
+    import logging
+    import threading
+
+    from orderdesk.acquiring.sandbox_server import serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    serve_forever(host=args.host, port=args.port, shop_id=args.shop_id, secret_key=args.secret_key,
+                  webhook_url=args.webhook_url, stop_event=stopping)
+    return 0
+
+
 def cmd_demo_data(args) -> int:
     _setup_django()
     from orderdesk.demo import load_demo_data
@@ -134,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the background worker alone")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls when idle")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("sandbox-acquirer", help="run the sandbox acquirer (YooKassa API v3 subset) in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--shop-id", default=os.environ.get("YOOKASSA_SHOP_ID", "sandbox-shop"))
+    p.add_argument("--secret-key", default=os.environ.get("YOOKASSA_SECRET_KEY", "sandbox-secret"))
+    p.add_argument("--webhook-url", default="", help="where payment and refund notifications are POSTed")
+    p.set_defaults(func=cmd_sandbox_acquirer)
 
     p = sub.add_parser("demo-data", help="load demo users and orders")
     p.add_argument("--orders", type=int, default=50)
