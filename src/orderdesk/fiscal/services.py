@@ -11,7 +11,6 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -161,11 +160,6 @@ def driver_for(register: Register):
     raise ValueError(f"unknown driver {register.driver}")
 
 
-def _retry_delay(attempts: int) -> timedelta:
-    base = settings.OUTBOX_RETRY_BASE_SECONDS
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), settings.OUTBOX_RETRY_MAX_SECONDS))
-
-
 def _claim_next(register_id: int) -> Receipt | None:
     """The oldest unregistered receipt of the register, if it is due and nobody holds it. Later
     receipts wait behind it, so a register fiscalises in the order the money moved."""
@@ -201,7 +195,7 @@ def register_pending(register_id: int) -> int:
         try:
             registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
         except (RegisterUnavailable, RegistrationPending) as exc:
-            next_at = timezone.now() + _retry_delay(receipt.attempts)
+            next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
             with transaction.atomic():
                 Receipt.objects.filter(pk=receipt.pk).update(
                     state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from orderdesk.fiscal.codes import PaymentForm, PaymentMethod, Settlement, Vat
+from orderdesk.fiscal.codes import PaymentForm, PaymentMethod, Settlement
+from orderdesk.fiscal.drivers.atol import VAT_NAMES
 from orderdesk.fiscal.drivers.base import (
     ReceiptDoc,
     ReceiptRejected,
@@ -48,20 +49,7 @@ PAYMENT_METHODS = {
     PaymentMethod.CREDIT_PAYMENT: "credit_payment",
 }
 
-VAT_TYPES = {
-    Vat.VAT20: "vat20",
-    Vat.VAT10: "vat10",
-    Vat.VAT120: "vat120",
-    Vat.VAT110: "vat110",
-    Vat.VAT0: "vat0",
-    Vat.NONE: "none",
-    Vat.VAT5: "vat5",
-    Vat.VAT7: "vat7",
-    Vat.VAT105: "vat105",
-    Vat.VAT107: "vat107",
-    Vat.VAT22: "vat22",
-    Vat.VAT122: "vat122",
-}
+VAT_TYPES = VAT_NAMES
 
 # receipt.payments[].type, in the order they are listed on the receipt
 PAYMENT_TYPES = {

@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 from orderdesk.fiscal.codes import PaymentForm, PaymentMethod, Settlement, Subject, Taxation, Vat
+from orderdesk.fiscal.drivers.atol import VAT_NAMES
 from orderdesk.fiscal.drivers.base import (
     LineDoc,
     ReceiptDoc,
@@ -71,20 +72,7 @@ PAYMENT_OBJECTS = {
     Subject.PAYMENT: "payment",
 }
 
-TAX_TYPES = {
-    Vat.VAT20: "vat20",
-    Vat.VAT10: "vat10",
-    Vat.VAT120: "vat120",
-    Vat.VAT110: "vat110",
-    Vat.VAT0: "vat0",
-    Vat.NONE: "none",
-    Vat.VAT5: "vat5",
-    Vat.VAT7: "vat7",
-    Vat.VAT105: "vat105",
-    Vat.VAT107: "vat107",
-    Vat.VAT22: "vat22",
-    Vat.VAT122: "vat122",
-}
+TAX_TYPES = VAT_NAMES
 
 # In the order the receipt lists them.
 PAYMENT_TYPES = {
