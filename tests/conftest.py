@@ -178,6 +178,21 @@ def registers(db):
     return SimpleNamespace(desk=desk, online=online)
 
 
+@pytest.fixture
+def sandbox_acquirer(settings):
+    """The sandbox acquirer (YooKassa API v3 over real HTTP on loopback) with the product pointed at
+    it. Its notifications go nowhere until a test sets `webhook_url`: tests of the API deliver
+    them with the test client themselves."""
+    from orderdesk.acquiring.sandbox_server import SandboxAcquirer
+
+    sandbox = SandboxAcquirer("sandbox-shop", "sandbox-secret")
+    sandbox.notify_backoff = (0.05, 0.1, 0.2)
+    settings.YOOKASSA_API_URL = sandbox.start()
+    settings.YOOKASSA_SHOP_ID, settings.YOOKASSA_SECRET_KEY = sandbox.shop_id, sandbox.secret_key
+    yield sandbox
+    sandbox.stop()
+
+
 def order_body(external_id: str | None = "site-1", *, email: str = "buyer@example.com", items: int = 2, **overrides) -> dict:
     """A valid site order; tests change what they are about."""
     body = {

@@ -133,6 +133,7 @@ def unexpected(request, exc):
     )
 
 
+from orderdesk.acquiring.api import links_router, webhook_router  # noqa: E402
 from orderdesk.core.api import router as auth_router  # noqa: E402
 from orderdesk.orders.api import customer_router, orders_router, reference_router  # noqa: E402
 from orderdesk.payments.api import (  # noqa: E402
@@ -150,5 +151,7 @@ api.add_router("/documents", documents_router)
 api.add_router("/cash-desk", cash_desk_router)
 api.add_router("/receipts", receipts_router)
 api.add_router("/registers", registers_router)
+api.add_router("/", links_router)
+api.add_router("/acquiring", webhook_router)
 api.add_router("/me", customer_router)
 api.add_router("/", reference_router)

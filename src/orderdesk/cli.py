@@ -33,6 +33,9 @@ def cmd_serve(args) -> int:
         "--graceful-timeout", "10",
     ]
     worker = [sys.executable, "-m", "orderdesk.cli", "worker"]
+    commands = [worker, web]
+    if sandbox := _sandbox_acquirer_command(args):
+        commands.append(sandbox)
     stopping = False
 
     def stop(signum, frame):
@@ -45,7 +48,7 @@ def cmd_serve(args) -> int:
     children = []
     exit_code = 0
     try:
-        children = [subprocess.Popen(worker, env=env), subprocess.Popen(web, env=env)]
+        children = [subprocess.Popen(command, env=env) for command in commands]
         print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.",
               flush=True)
         while not stopping:
@@ -66,6 +69,23 @@ def cmd_serve(args) -> int:
                 child.kill()
                 child.wait()
     return exit_code
+
+
+def _sandbox_acquirer_command(args) -> list[str] | None:
+    """With the acquirer's URL on loopback (the default), serve runs the sandbox acquirer too and
+    points its notifications at this server's webhook; with the real YooKassa, nothing."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    url = urlsplit(settings.YOOKASSA_API_URL)
+    if url.hostname not in ("127.0.0.1", "localhost") or not url.port:
+        return None
+    return [
+        sys.executable, "-m", "orderdesk.cli", "sandbox-acquirer", "--host", url.hostname, "--port", str(url.port),
+        "--shop-id", settings.YOOKASSA_SHOP_ID, "--secret-key", settings.YOOKASSA_SECRET_KEY,
+        "--webhook-url", f"http://{args.host}:{args.port}/api/v1/acquiring/yookassa",
+    ]
 
 
 def cmd_worker(args) -> int:

@@ -168,6 +168,7 @@ def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
             f"\nDemo data: {made} new orders ({Order.objects.count()} in all).\n"
             f"  API docs:     {base}/api/v1/docs\n"
             f"  Admin:        {base}/admin/\n"
+            f"  Online payments: payment links open the sandbox acquirer's page ({settings.YOOKASSA_API_URL})\n"
             f"  Sign in (API): POST {base}/api/v1/auth/login {{\"email\": ..., \"password\": \"{DEMO_PASSWORD}\"}}\n"
             + "".join(f"    {role.value:<14} {email}  /  {DEMO_PASSWORD}\n" for role, email, _n, _l in PEOPLE)
             + f"  Site API key (Authorization: Bearer ...):\n    {secret}\n"

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "orderdesk.orders",
     "orderdesk.fiscal",
     "orderdesk.payments",
+    "orderdesk.acquiring",
 ]
 
 MIDDLEWARE = [
@@ -162,3 +163,15 @@ LOGGING = {
 # Outbox delivery: the first retry after this many seconds, doubling up to the cap.
 OUTBOX_RETRY_BASE_SECONDS = int(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "10"))
 OUTBOX_RETRY_MAX_SECONDS = int(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "3600"))
+
+# Online payments (R11): the YooKassa API through its official SDK. The default points at the
+# sandbox acquirer that `orderdesk serve` starts on loopback; set the real shop's values for production.
+YOOKASSA_API_URL = os.environ.get("YOOKASSA_API_URL", "http://127.0.0.1:8001/v3")
+YOOKASSA_SHOP_ID = os.environ.get("YOOKASSA_SHOP_ID", "sandbox-shop")
+YOOKASSA_SECRET_KEY = os.environ.get("YOOKASSA_SECRET_KEY", "sandbox-secret")
+PAYMENT_RETURN_URL = os.environ.get("PAYMENT_RETURN_URL", f"{SITE_URL}/")
+# Notifications are accepted only from these networks; unset means YooKassa's own networks as its
+# SDK lists them, plus loopback for the sandbox. The webhook trusts nothing it has not re-read.
+ACQUIRER_TRUSTED_NETWORKS = [
+    n.strip() for n in os.environ.get("ACQUIRER_TRUSTED_NETWORKS", "").split(",") if n.strip()
+]

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from decimal import Decimal
 
+from orderdesk.acquiring import services as acquiring
+from orderdesk.acquiring.models import PaymentLink
 from orderdesk.core.actors import Actor
 from orderdesk.fiscal.models import Receipt, Register
 from orderdesk.fiscal.rules import PayMethod
@@ -50,10 +52,13 @@ class World:
     desk: Register
     document: Document
     receipt: Receipt
+    pending_link: PaymentLink  # waiting for the customer, who has an e-mail
+    paid_link: PaymentLink
 
-    def path(self, template: str) -> str:
-        return template.format(order_id=self.order.pk, document_id=self.document.pk, receipt_id=self.receipt.pk,
-                               register_id=self.desk.pk)
+    def path(self, template: str, **ids: int) -> str:
+        return template.format(**{"order_id": self.order.pk, "document_id": self.document.pk,
+                                  "receipt_id": self.receipt.pk, "register_id": self.desk.pk,
+                                  "link_id": self.pending_link.pk, **ids})
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Row:
     expected: dict[str, int] = field(default_factory=dict)
     default: int = 200
     public: bool = False
+    ids: Callable[[World], dict[str, int]] | None = None  # path ids other than the world's defaults
 
     def status_for(self, caller: str) -> int:
         if caller in self.expected:
@@ -134,6 +140,18 @@ RIGHTS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/registers/{register_id}/shift/open"): Row(body=lambda w: {}, expected=only(CASH_DESK, ok=409)),
     ("GET", "/api/v1/registers/{register_id}/shift/x-report"): Row(expected=only(CASH_DESK)),
     ("POST", "/api/v1/registers/{register_id}/shift/close"): Row(body=lambda w: {}, expected=only(CASH_DESK)),
+    # R11: online payment links; the world's order owes 700.00
+    ("POST", "/api/v1/orders/{order_id}/payment-links"): Row(
+        body=lambda w: {"amount": "50.00"}, expected=only(DOCUMENT_KEEPERS, ok=201)),
+    ("GET", "/api/v1/orders/{order_id}/payment-links"): Row(expected=only(DOCUMENT_KEEPERS)),
+    ("POST", "/api/v1/payment-links/{link_id}/email"): Row(body=lambda w: {}, expected=only(DOCUMENT_KEEPERS)),
+    ("POST", "/api/v1/payment-links/{link_id}/refunds"): Row(
+        body=lambda w: {"amount": "1.00", "idempotency_key": "rights"}, ids=lambda w: {"link_id": w.paid_link.pk},
+        expected=only(BACK_OFFICE_MONEY, ok=201)),
+    # the acquirer's notifications come with no credentials; only the source network and the re-read count
+    ("POST", "/api/v1/acquiring/yookassa"): Row(
+        body=lambda w: {"type": "notification", "event": "payment.succeeded",
+                        "object": {"id": w.paid_link.acquirer_payment_id, "status": "succeeded"}}, public=True),
     ("GET", "/api/v1/statuses"): Row(),
     ("GET", "/api/v1/settings"): Row(),
     ("PUT", "/api/v1/settings"): Row(
@@ -158,7 +176,7 @@ def test_b09_every_api_operation_has_a_row_in_the_rights_table():
 
 
 @pytest.fixture
-def world(make_user, site_actor, registers) -> World:
+def world(make_user, site_actor, registers, sandbox_acquirer) -> World:
     other = make_user(Role.CUSTOMER, email="other@example.com")
     services.link_customer_account(other)
     order = services.place_order(site_actor, OrderIn(**order_body("rights-1", email=other.email))).order
@@ -168,8 +186,15 @@ def world(make_user, site_actor, registers) -> World:
     paid = payments.take_payment(Actor.for_user(make_user(Role.CASHIER)), order.pk, register_id=registers.desk.pk,
                                  amount=Decimal("100.00"), method=PayMethod.CASH)
     document = payments.create_document(manager, order.pk, "noncash_receipt")
+    paid_link = acquiring.create_link(manager, order.pk, amount=Decimal("100.00"))
+    sandbox_acquirer.pay(paid_link.acquirer_payment_id)
+    notification = {"type": "notification", "event": "payment.succeeded",
+                    "object": sandbox_acquirer.payment(paid_link.acquirer_payment_id)}
+    assert acquiring.handle_notification("127.0.0.1", notification) == "paid"
+    pending_link = acquiring.create_link(manager, order.pk, amount=Decimal("100.00"))
     return World(order=order, marked=marked, login_email=make_user(Role.MANAGER).email, desk=registers.desk,
-                 document=document, receipt=paid.receipts[0])
+                 document=document, receipt=paid.receipts[0], pending_link=pending_link,
+                 paid_link=PaymentLink.objects.get(pk=paid_link.pk))
 
 
 @pytest.fixture
@@ -220,7 +245,7 @@ def _call_and_undo(client: JsonClient, method: str, path: str, body: dict | None
 def test_b09_rights_table(operation, world, callers):
     method, template = operation
     row = RIGHTS[operation]
-    path = world.path(template)
+    path = world.path(template, **(row.ids(world) if row.ids else {}))
     events_before = OrderEvent.objects.count()
 
     def refusal_problem(response) -> str | None:

@@ -1,6 +1,7 @@
 """The `orderdesk` console command, run as an administrator runs it: a real process on a fresh
 SQLite file, configured only by environment variables. No pytest database is used here."""
 
+import base64
 import hashlib
 import json
 import os
@@ -214,19 +215,41 @@ def mailbox():
     controller.stop()
 
 
-def test_serve_runs_the_api_and_the_worker_that_mails_the_customer_and_stops_both_on_sigterm(instance, mailbox):
+def _wait_for_sandbox(root: str, serve: subprocess.Popen, timeout: float = 30) -> tuple[int, dict]:
+    """GET an unknown payment from the sandbox acquirer as the SDK would (Basic auth): -> (status, body)."""
+    auth = base64.b64encode(b"sandbox-shop:sandbox-secret").decode()
+    request = urllib.request.Request(f"{root}/v3/payments/x", headers={"Authorization": f"Basic {auth}"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert serve.poll() is None, f"serve exited with {serve.returncode}: {finish(serve).stderr}"
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise AssertionError(f"the sandbox acquirer did not answer within {timeout} s")
+
+
+def test_serve_runs_the_api_the_worker_and_the_sandbox_acquirer_and_stops_them_all_on_sigterm(instance, mailbox):
     making_key = instance.start("create-api-key", "--role", "site")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    port, acquirer_port = free_port(), free_port()
+    base, acquirer_root = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{acquirer_port}"
     serve = instance.start("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "2",
-                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(mailbox.port), EMAIL_TIMEOUT="5")
+                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(mailbox.port), EMAIL_TIMEOUT="5",
+                           # on loopback, so serve runs the sandbox acquirer there (not on the default 8001)
+                           YOOKASSA_API_URL=f"{acquirer_root}/v3", YOOKASSA_SHOP_ID="sandbox-shop",
+                           YOOKASSA_SECRET_KEY="sandbox-secret")
     started: list[int] = []
     try:
         key = finish(making_key).stdout.strip().splitlines()[-1]
         _wait_for_api(base, serve)
         children = _children(serve.pid)
         started = children + [g for c in children for g in _children(c)]
-        assert len(children) == 2, children  # the web server and the background worker
+        assert len(children) == 3, children  # the web server, the background worker, the sandbox acquirer
+        status, answer = _wait_for_sandbox(acquirer_root, serve)
+        assert (status, answer["type"], answer["code"]) == (404, "error", "not_found"), answer
 
         status, order = _post_json(f"{base}/api/v1/orders", order_body("serve-1", email="serve@example.com"), key)
         assert status == 201, order

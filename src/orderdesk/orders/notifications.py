@@ -60,6 +60,12 @@ def describe(event: OrderEvent) -> str:
         case "receipt.failed":
             return _("Order №%(number)s: the register refused a receipt: %(error)s") % {
                 "number": number, "error": p.get("error", "")}
+        case "payment.mismatch":
+            return _("Order №%(number)s: an online payment of %(paid)s %(currency)s does not match the link's %(asked)s; a manager must look.") % {
+                "number": number, "paid": p.get("paid"), "currency": p.get("currency"), "asked": p.get("asked")}
+        case "payment_link.created":
+            return _("Order №%(number)s: a payment link for %(amount)s created.") % {
+                "number": number, "amount": money_text(p.get("amount"))}
         case "document.created":
             return _("Order №%(number)s: document №%(document)s created.") % {"number": number, "document": p.get("document")}
         case "document.unposted":

@@ -240,7 +240,7 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register_id: 
     return MoneyResult(order, document, written)
 
 
-def _replay(idempotency_key: str | None, order_id: int, amount: Decimal) -> MoneyResult | None:
+def replay(idempotency_key: str | None, order_id: int, amount: Decimal) -> MoneyResult | None:
     """A repeated call with the same key answers with what the first one did (never a second payment)."""
     if not idempotency_key:
         return None
@@ -256,7 +256,7 @@ def take_payment(actor: Actor, order_id: int, *, register_id: int, amount: Decim
                  settle: rules.SettleChoice | None = None, idempotency_key: str | None = None) -> MoneyResult:
     """R3–R5, R7–R9, B3 at the cash desk: every payment of a manager's or site order prints its receipt."""
     actor.require(Permission.PAYMENTS_TAKE)
-    if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
+    if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed
     if method not in CASH_DESK_METHODS:
         raise InvalidInput({"method": [str(_("The cash desk takes cash, card or SBP."))]})
@@ -269,7 +269,7 @@ def take_payment(actor: Actor, order_id: int, *, register_id: int, amount: Decim
         with transaction.atomic():
             return _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp)
     except IntegrityError:
-        if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
+        if (replayed := replay(idempotency_key, order_id, amount)) is not None:
             return replayed
         raise
 
@@ -326,12 +326,24 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
     return result
 
 
+def record_online_payment(actor: Actor, order: Order, *, amount: Decimal, method: PayMethod,
+                          acquirer_payment_id: str) -> MoneyResult:
+    """R11: money paid online becomes a posted non-cash receipt of the order, with the e-receipt the
+    rules owe (an advance before hand-over, a credit payment after it). Runs in the caller's
+    transaction, with the order locked by the caller."""
+    document = Document.objects.create(
+        number=_document_number(), kind=Document.Kind.NONCASH_RECEIPT, order=order, amount=amount, method=method,
+        payer_kind=order.customer.kind, created_by=actor.label, acquirer_payment_id=acquirer_payment_id,
+    )
+    return _post_money(actor, order, document, register_id=None)
+
+
 @transaction.atomic
 def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, register_id: int | None = None,
-           idempotency_key: str | None = None) -> MoneyResult:
+           idempotency_key: str | None = None, acquirer_payment_id: str = "") -> MoneyResult:
     """B4: money back to the customer with its «Возврат прихода», mirroring what is refunded."""
     actor.require(Permission.REFUNDS)
-    if (replayed := _replay(idempotency_key, order_id, amount)) is not None:
+    if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed
     if register_id is not None:
         cash_desk(register_id)
@@ -343,7 +355,7 @@ def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, r
     document = Document.objects.create(
         number=_document_number(), kind=Document.Kind.REFUND, order=order, amount=amount, method=method,
         register_id=register_id, payer_kind=order.customer.kind, idempotency_key=idempotency_key,
-        created_by=actor.label,
+        created_by=actor.label, acquirer_payment_id=acquirer_payment_id,
     )
     return _post_money(actor, order, document, register_id=register_id)
 
