@@ -170,6 +170,7 @@ YOOKASSA_API_URL = os.environ.get("YOOKASSA_API_URL", "http://127.0.0.1:8001/v3"
 YOOKASSA_SHOP_ID = os.environ.get("YOOKASSA_SHOP_ID", "sandbox-shop")
 YOOKASSA_SECRET_KEY = os.environ.get("YOOKASSA_SECRET_KEY", "sandbox-secret")
 PAYMENT_RETURN_URL = os.environ.get("PAYMENT_RETURN_URL", f"{SITE_URL}/")
+ACQUIRER_TIMEOUT_SECONDS = float(os.environ.get("ACQUIRER_TIMEOUT_SECONDS", "15"))
 # Notifications are accepted only from these networks; unset means YooKassa's own networks as its
 # SDK lists them, plus loopback for the sandbox. The webhook trusts nothing it has not re-read.
 ACQUIRER_TRUSTED_NETWORKS = [

@@ -7,6 +7,7 @@ import threading
 from django.core.management import call_command
 from django.db import close_old_connections
 
+from orderdesk.acquiring import services as acquiring
 from orderdesk.core import outbox
 from orderdesk.fiscal import services as fiscal
 from orderdesk.payments import services as payments
@@ -16,7 +17,10 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_SECONDS = 30
 
 
-PERIODIC = [("outbox sweep", outbox.sweep), ("receipt sweep", fiscal.sweep), ("auto-close", payments.auto_close)]
+PERIODIC = [
+    ("outbox sweep", outbox.sweep), ("receipt sweep", fiscal.sweep), ("auto-close", payments.auto_close),
+    ("unsent payment links", acquiring.retry_unsent_links),
+]
 
 
 def _sweep_forever(stop: threading.Event) -> None:

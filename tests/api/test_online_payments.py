@@ -749,3 +749,55 @@ def test_r11_the_acquirers_notification_reaches_the_webhook_over_http_and_the_li
     assert shop.statuses(order) == ("agreed", "paid", "900.00")
     assert shop.briefs(order) == [advance(order, "900.00", "162.30")]
     assert AcquirerNotification.objects.get().outcome == "paid"
+
+
+# ---- what the acquirer failed to answer ----
+
+
+def test_r11_a_link_whose_creation_lost_its_answer_is_sent_again_with_the_same_key(shop):
+    order = shop.order()
+    shop.sandbox.fail_next(1, status=500, after_processing=True)  # the payment is made, the answer lost
+
+    response = shop.make_link(order, "400.00")
+
+    assert response.status_code == 409 and response.json()["code"] == "acquirer_unavailable"
+    [link] = PaymentLink.objects.filter(order_id=order["id"])
+    assert link.state == PaymentLink.State.CREATED and link.acquirer_payment_id is None
+
+    from orderdesk.acquiring.services import retry_unsent_links
+
+    assert retry_unsent_links() == 1
+    link.refresh_from_db()
+    assert link.state == PaymentLink.State.PENDING
+    assert [p["id"] for p in shop.sandbox.payments] == [link.acquirer_payment_id]  # one payment, not two
+    assert retry_unsent_links() == 0
+
+
+def test_r11_an_acquirer_that_never_answers_times_out_instead_of_holding_the_caller(shop, settings):
+    import socket
+
+    from orderdesk.acquiring import yookassa_adapter
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    settings.YOOKASSA_API_URL = f"http://127.0.0.1:{silent.getsockname()[1]}/v3"
+    settings.ACQUIRER_TIMEOUT_SECONDS = 0.5
+    try:
+        started = time.monotonic()
+        with pytest.raises(yookassa_adapter.AcquirerUnavailable):
+            yookassa_adapter.get_payment("any")
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+
+
+def test_b04_an_online_payment_is_refunded_through_the_acquirer_not_by_un_posting_its_document(shop):
+    order = shop.order()
+    shop.pay(shop.link(order))
+    [document] = shop.documents(order)
+
+    response = shop.manager.post_json(f"/api/v1/documents/{document['id']}/unpost", {})
+
+    assert response.status_code == 409 and response.json()["code"] == "refund_through_acquirer"
+    assert shop.statuses(order)[1] == "paid"

@@ -81,6 +81,19 @@ def send_to_acquirer(link_id: int) -> PaymentLink:
     return link
 
 
+def retry_unsent_links() -> int:
+    """Links whose creation at the acquirer failed or lost its answer: ask again with the same
+    Idempotence-Key, which returns the payment made the first time, if any."""
+    sent = 0
+    for link_id in PaymentLink.objects.filter(state=PaymentLink.State.CREATED).values_list("pk", flat=True)[:100]:
+        try:
+            send_to_acquirer(link_id)
+            sent += 1
+        except Conflict:
+            continue
+    return sent
+
+
 def email_link(actor: Actor, link_id: int) -> PaymentLink:
     actor.require(Permission.DOCUMENTS)
     link = PaymentLink.objects.select_related("order").filter(pk=link_id).first()

@@ -29,6 +29,29 @@ class Payment:
     metadata: dict | None = None
 
 
+class _DeadlineSession:
+    """Wraps the SDK's requests session so every call has a socket timeout: the SDK sets none, and
+    an acquirer that accepts a connection and never answers would hold the caller forever."""
+
+    def __init__(self, session, timeout: float):
+        self._session, self._timeout = session, timeout
+
+    def request(self, *args, **kwargs):
+        kwargs.setdefault("timeout", self._timeout)
+        return self._session.request(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+def _with_deadline(get_session):
+    def get_session_with_deadline(client):
+        return _DeadlineSession(get_session(client), settings.ACQUIRER_TIMEOUT_SECONDS)
+
+    get_session_with_deadline.wraps_sdk = True
+    return get_session_with_deadline
+
+
 def _configure() -> None:
     """The SDK's configuration is process-global and configure() without api_url silently points
     it back at the real API: set everything, every time the settings differ."""
@@ -37,8 +60,11 @@ def _configure() -> None:
     with _configure_lock:
         if _configured != wanted:
             from yookassa import Configuration
+            from yookassa.client import ApiClient
 
             Configuration.configure(wanted[0], wanted[1], api_url=wanted[2], max_attempts=1)
+            if not getattr(ApiClient.get_session, "wraps_sdk", False):
+                ApiClient.get_session = _with_deadline(ApiClient.get_session)
             _configured = wanted
 
 
@@ -63,7 +89,7 @@ def _call(action):
         raise AcquirerUnavailable(str(exc)) from exc
     except AttributeError as exc:  # the SDK's way of saying the connection failed (fiscal.md §5.8)
         raise AcquirerUnavailable(f"no answer from the acquirer: {exc.__context__ or exc}") from exc
-    except OSError as exc:
+    except OSError as exc:  # requests' timeouts and connection errors are OSErrors
         raise AcquirerUnavailable(str(exc)) from exc
 
 

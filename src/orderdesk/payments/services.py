@@ -493,6 +493,11 @@ def unpost_document(actor: Actor, document_id: int) -> Document:
     document = _locked_document(document_id)
     if document.state != Document.State.POSTED:
         raise Conflict(_("Only a posted document can be un-posted."), code="document_not_posted", state=document.state)
+    if document.acquirer_payment_id:
+        # The money is at the acquirer: it goes back through the acquirer, or the books would
+        # count it back twice.
+        raise Conflict(_("An online payment is refunded through the acquirer, not by un-posting its document."),
+                       code="refund_through_acquirer")
     order = _locked_order(document.order_id)
     if document.kind == Document.Kind.SALE:
         if order.status_id == StatusCode.SHIPPED:
