@@ -313,6 +313,8 @@ def _check_payment(order: Order, register_id: int, amount: Decimal, settle: rule
 def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp) -> MoneyResult:
     register, _shift = cash_desk(register_id)
     order = _locked_order(order_id)
+    if (replayed := replay(idempotency_key, order_id, amount)) is not None:
+        return replayed  # a twin call with the same key finished while this one waited for the lock
     settle_in_full = _check_payment(order, register_id, amount, settle)
     document = Document.objects.create(
         number=_document_number(), order=order, amount=amount, method=method, register=register,
@@ -348,6 +350,8 @@ def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, r
     if register_id is not None:
         cash_desk(register_id)
     order = _locked_order(order_id)
+    if (replayed := replay(idempotency_key, order_id, amount)) is not None:
+        return replayed  # a twin call with the same key finished while this one waited for the lock
     paid = fiscal_state(order).paid
     if amount <= 0 or amount > paid:
         raise Conflict(_("A refund is from 0.01 up to what was paid, %(paid)s.") % {"paid": paid},
