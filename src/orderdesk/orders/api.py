@@ -4,6 +4,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from orderdesk.orders import services
+from orderdesk.payments import rules as payment_rules
+from orderdesk.payments import services as payments
 from orderdesk.orders.models import Order, ShopSettings, StatusDefinition
 from orderdesk.orders.notifications import describe
 from orderdesk.orders.rules import allowed_targets
@@ -95,9 +97,6 @@ def _event(event) -> dict:
 def set_status(request: HttpRequest, order_id: int, body: StatusIn, response: HttpResponse):
     """Setting «Issued» prints the hand-over receipt; on an order not paid in full it first answers
     409 `confirmation_required` (question `issue_unpaid`, choices back/pay/issue, R6)."""
-    from orderdesk.payments import rules as payment_rules
-    from orderdesk.payments import services as payments
-
     choice = payment_rules.IssueChoice(body.choice) if body.choice else None
     result = payments.change_status(request.auth, order_id, body.status, choice=choice, register_id=body.register_id)
     if result.next_step:
