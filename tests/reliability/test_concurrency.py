@@ -1,0 +1,83 @@
+"""B6 under load: fifty cashiers' calls on one order at the same moment, each from its own database
+connection. The order's lock serializes them (on SQLite the writers queue on the database lock):
+the money adds up, nothing is paid twice or lost, and every accepted payment owes one receipt."""
+
+import threading
+import time
+from decimal import Decimal
+
+from django.db import connection
+
+from orderdesk.core.errors import Conflict
+from orderdesk.fiscal.models import Receipt
+from orderdesk.fiscal.rules import PayMethod, Purpose
+from orderdesk.orders import services as orders
+from orderdesk.orders.models import Order
+from orderdesk.orders.schemas import OrderIn
+from orderdesk.payments import services as payments
+from orderdesk.payments.models import Document, PaymentEntry
+from orderdesk.payments.rules import SettleChoice
+from tests.conftest import committed_db, order_body
+
+pytestmark = committed_db
+
+CALLS = 50
+SHARE = Decimal("25.00")  # 50 × 25.00 = 1250.00 offered for an order of 900.00
+
+
+def _at_once(calls: int, call) -> list:
+    barrier = threading.Barrier(calls)
+    results: list = [None] * calls
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=20)
+            results[index] = call(index)
+        except Exception as exc:  # a thread's failure must show in the assertion, not vanish
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def test_b06_fifty_concurrent_payments_on_one_order_never_overpay_lose_nothing_and_owe_one_receipt_each(
+        registers, actor_of, site_actor):
+    order = orders.place_order(site_actor, OrderIn(**order_body("race-fifty"))).order
+    assert order.total == Decimal("900.00")
+    cashier = actor_of("cashier")
+    started = time.monotonic()
+
+    results = _at_once(CALLS, lambda n: payments.take_payment(
+        cashier, order.pk, register_id=registers.desk.pk, amount=SHARE, method=PayMethod.CASH,
+        settle=SettleChoice.NO, idempotency_key=f"till-1-call-{n}"))
+
+    assert time.monotonic() - started < 20
+    accepted = [r for r in results if isinstance(r, payments.MoneyResult)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(accepted) + len(refused) == CALLS, [r for r in results if not isinstance(r, payments.MoneyResult | Conflict)]
+    # the cash desk takes no more than the debt: exactly 36 shares fit, the other 14 are refused
+    assert len(accepted) == 36
+    assert {(e.code, e.details["debt"]) for e in refused} == {("amount_exceeds_debt", "0.00")}
+    # no lost update: the order, the ledger and the accepted calls agree to the kopeck
+    order.refresh_from_db()
+    entries = list(PaymentEntry.objects.filter(order=order).values_list("amount", flat=True))
+    assert order.paid_amount == sum(entries) == sum(r.document.amount for r in accepted) == Decimal("900.00")
+    assert order.payment_status == "paid"
+    assert Document.objects.filter(order=order).count() == len(entries) == 36
+    assert sorted(Document.objects.values_list("idempotency_key", flat=True)) == sorted(
+        r.document.idempotency_key for r in accepted)
+    # one «Аванс» receipt per accepted payment, each for its own entry and amount
+    receipts = list(Receipt.objects.filter(order=order))
+    assert len(receipts) == 36
+    assert {r.purpose for r in receipts} == {Purpose.ADVANCE}
+    assert len({r.entry_id for r in receipts}) == 36
+    assert {r.cash for r in receipts} == {SHARE}
+    assert sorted(d.number for d in Document.objects.all()) == [f"Д-{n:06d}" for n in range(1, 37)]
+    assert Order.objects.get(pk=order.pk).status_id == order.status_id  # settle="no": not issued
