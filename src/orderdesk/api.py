@@ -4,9 +4,11 @@ import logging
 
 from django.conf import settings
 from django.http import Http404, HttpRequest
+from django.http.multipartparser import MultiPartParserError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -58,7 +60,29 @@ class UnicodeJSONRenderer(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class JsonParser(Parser):
+    """JSON bodies, refusing the NUL character, which no text of ours may hold (PostgreSQL cannot
+    store it): the caller hears 400 malformed_body, not a 500 from the database."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        if _has_nul(data):
+            raise ValueError("NUL character in the request body")
+        return data
+
+
 api = NinjaAPI(
+    parser=JsonParser(),
     renderer=UnicodeJSONRenderer(),
     title="orderdesk API",
     version="1",
@@ -117,6 +141,12 @@ def http_error(request, exc: HttpError):
             request, error_body("malformed_body", _("The request body is not valid JSON.")), status=400
         )
     return api.create_response(request, error_body("http_error", str(exc.message)), status=exc.status_code)
+
+
+@api.exception_handler(MultiPartParserError)
+def malformed_multipart(request, exc):
+    # A body that claims to be multipart but cannot be parsed (no boundary) is the caller's error.
+    return api.create_response(request, error_body("malformed_body", _("The request body is not valid JSON.")), status=400)
 
 
 @api.exception_handler(Http404)

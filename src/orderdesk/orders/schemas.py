@@ -148,8 +148,12 @@ class RemovalMarkIn(Schema):
     marked: bool
 
 
+# A row id as the database stores it (BIGINT): a larger number is refused as invalid input, not a 500.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class PurgeIn(Schema):
-    order_ids: Annotated[list[int], Field(max_length=10_000)] | None = None
+    order_ids: Annotated[list[RowId], Field(max_length=10_000)] | None = None
 
 
 class SettingsIn(Schema):
@@ -160,7 +164,7 @@ class SettingsIn(Schema):
 
 
 class NotificationsReadIn(Schema):
-    ids: Annotated[list[int], Field(max_length=10_000)] | None = None
+    ids: Annotated[list[RowId], Field(max_length=10_000)] | None = None
 
 
 class OrderListFilters(Schema):
