@@ -3,7 +3,7 @@ VENV := .venv
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-x -k orders'
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres
+.PHONY: demo test test-sqlite test-postgres bench
 
 # Virtualenv with the project (editable) and its test dependencies; rebuilt when
 # pyproject.toml changes. A failed install removes .venv so the next run starts over.
@@ -37,3 +37,8 @@ test-postgres: $(VENV)
 	@echo "== tests on PostgreSQL 15 =="
 	@var=$$(mktemp -d); trap 'rm -rf "$$var"' EXIT; \
 	ORDERDESK_VAR_DIR="$$var" scripts/test-postgres.sh run -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Benchmarks on SQLite and PostgreSQL (never part of `make test`): writes bench/RESULTS.md and
+# bench/results.json. BENCH_ORDERS sets the orders in the list benchmark (default 1,000,000).
+bench: $(VENV)
+	$(VENV)/bin/python bench/run.py

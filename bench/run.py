@@ -1,0 +1,669 @@
+"""`make bench`: the real server (`orderdesk serve`: gunicorn gthread + the worker) on SQLite and
+PostgreSQL, loaded over loopback from this process (the load generator is never the server's
+process). Writes bench/RESULTS.md and bench/results.json.
+
+    .venv/bin/python bench/run.py                 # N = 1,000,000 orders for the list
+    BENCH_ORDERS=100000 .venv/bin/python bench/run.py
+
+Environment: BENCH_ORDERS (orders in the list benchmark, default 1000000), BENCH_INTAKE_ORDERS (orders
+per intake run, default 400), BENCH_LIFECYCLES (lifecycles per run, default 100), BENCH_RUNS (runs
+per figure, default 3), BENCH_DATABASES (default "sqlite,postgres"), BENCH_OUT_DIR (default bench/).
+`run.py --report-only` rewrites RESULTS.md from results.json (e.g. after editing bench/NOTES.md).
+"""
+
+import http.client
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = Path(os.environ.get("BENCH_OUT_DIR", BENCH))  # where RESULTS.md and results.json go
+sys.path.insert(0, str(BENCH))
+
+from plainsql import connect, write_order  # noqa: E402
+
+PY = Path(sys.executable)
+ORDERDESK = PY.parent / "orderdesk"
+N_LIST = int(os.environ.get("BENCH_ORDERS", "1000000"))
+N_INTAKE = int(os.environ.get("BENCH_INTAKE_ORDERS", "400"))
+N_LIFECYCLES = int(os.environ.get("BENCH_LIFECYCLES", "100"))
+RUNS = max(3, int(os.environ.get("BENCH_RUNS", "3")))
+DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",")
+WORKERS, THREADS = 2, 4  # `orderdesk serve`'s defaults, used for the ceiling app too
+CONCURRENCIES = (1, 8, 32)
+PASSWORD = "bench-password-1"
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ---- the machine ----
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    import django
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "django": django.get_version(), "sqlite": sqlite3.sqlite_version,
+            "postgresql": None, "kernel": platform.release()}
+
+
+# ---- HTTP load ----
+
+
+def order_body(n: int, prefix: str) -> bytes:
+    return json.dumps({
+        "external_id": f"{prefix}-{n}",
+        "customer": {"name": "Покупатель", "email": f"buyer{n % 500}@example.com", "phone": "+79161234567"},
+        "items": [{"sku": f"S{i}", "name": f"Товар {i}", "quantity": "1", "price": "100.00", "vat_rate": "22"}
+                  for i in range(5)],
+        "delivery": {"method": "courier", "address": "Москва", "price": "300.00"},
+    }).encode()
+
+
+def wait_for(port: int, path: str = "/api/v1/openapi.json", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", path)
+            c.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing answers on port {port}")
+
+
+def load(port: int, headers: dict, orders: int, concurrency: int, prefix: str) -> dict:
+    """POST `orders` orders from `concurrency` keep-alive connections; orders/s, p50, p99 (ms)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(orders))
+    errors: list[str] = []
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        while not errors:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                break
+            body = order_body(n, prefix)
+            started = time.perf_counter()
+            connection.request("POST", "/api/v1/orders", body, headers)
+            response = connection.getresponse()
+            content = response.read()
+            if response.status != 201:
+                errors.append(f"HTTP {response.status}: {content[:300]!r}")
+                break
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"load failed: {errors[0]}")
+    return {"per_s": orders / elapsed, **percentiles(latencies)}
+
+
+def percentiles(latencies: list[float]) -> dict:
+    latencies = sorted(latencies)
+    return {"p50_ms": statistics.median(latencies) * 1000,
+            "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000}
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
+
+
+# ---- processes ----
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def gunicorn_workers(serve_pid: int) -> list[int]:
+    """The gunicorn workers under `orderdesk serve` (its child gunicorn master's children)."""
+    workers = []
+    for child in children_of(serve_pid):
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"gunicorn" in cmdline:
+            workers += children_of(child)
+    return workers
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Database:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.var = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+        self.pg_dir = None
+        if kind == "sqlite":
+            self.url = f"sqlite:///{self.var}/bench.sqlite3"
+        else:
+            out = subprocess.run([ROOT / "scripts/test-postgres.sh", "start"], check=True, capture_output=True,
+                                 text=True).stdout
+            values = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines()
+                          if line.startswith("export "))
+            self.url = values["DATABASE_URL"].strip("'\"")
+            self.pg_dir = values["ORDERDESK_TEST_PG_DIR"].strip("'\"")
+        self.env = {**os.environ, "ORDERDESK_VAR_DIR": self.var, "DATABASE_URL": self.url,
+                    "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+
+    def close(self):
+        if self.pg_dir:
+            subprocess.run([ROOT / "scripts/test-postgres.sh", "stop", self.pg_dir], check=False)
+
+    def cli(self, *args) -> str:
+        return subprocess.run([ORDERDESK, *args], env=self.env, check=True, capture_output=True, text=True).stdout
+
+    def connect(self):
+        return connect(self.url)
+
+    def serve(self, port: int) -> subprocess.Popen:
+        process = subprocess.Popen([ORDERDESK, "serve", "--port", str(port), "--workers", str(WORKERS),
+                                    "--threads", str(THREADS)], env=self.env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(port)
+        return process
+
+    def ceiling(self, port: int) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [PY, "-m", "gunicorn", "ceiling_app:application", "--chdir", str(BENCH), "--bind", f"127.0.0.1:{port}",
+             "--workers", str(WORKERS), "--threads", str(THREADS), "--worker-class", "gthread",
+             "--access-logfile", "/dev/null", "--graceful-timeout", "10"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(port, "/")
+        return process
+
+    def version(self) -> str | None:
+        if self.kind != "postgres":
+            return None
+        conn = self.connect()
+        try:
+            return conn.execute("SHOW server_version").fetchone()[0]
+        finally:
+            conn.close()
+
+    def scalar(self, sql: str, params=()):
+        conn = self.connect()
+        try:
+            if self.kind == "sqlite":
+                sql = sql.replace("%s", "?")
+            return conn.execute(sql, params).fetchone()[0]
+        finally:
+            conn.close()
+
+
+# ---- 1. intake, the HTTP ceiling, the storage limit ----
+
+
+def intake_series(port: int, headers: dict, prefix: str) -> dict:
+    load(port, headers, 100, 8, f"{prefix}-warm")
+    figures = {}
+    for concurrency in CONCURRENCIES:
+        runs = [load(port, headers, N_INTAKE, concurrency, f"{prefix}-c{concurrency}-r{r}") for r in range(RUNS)]
+        figures[str(concurrency)] = median_of(runs)
+        log(f"  {prefix} c={concurrency}: {figures[str(concurrency)]}")
+    return figures
+
+
+def bench_intake(db: Database, port: int) -> dict:
+    key = db.cli("create-api-key", "--role", "site").strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    server = db.serve(port)
+    try:
+        intake = intake_series(port, headers, "intake")
+        workers = gunicorn_workers(server.pid)
+        rss = {str(pid): round(rss_mb(pid), 1) for pid in workers}
+    finally:
+        stop(server)
+    ceiling_server = db.ceiling(port + 1)
+    try:
+        ceiling = intake_series(port + 1, {"Content-Type": "application/json"}, "ceiling")
+    finally:
+        stop(ceiling_server)
+    storage_runs = []
+    conn = db.connect()
+    try:
+        for r in range(RUNS):
+            bodies = [order_body(n, f"storage-r{r}") for n in range(N_INTAKE)]
+            latencies = []
+            started = time.perf_counter()
+            for body in bodies:
+                t = time.perf_counter()
+                write_order(conn, body)
+                latencies.append(time.perf_counter() - t)
+            storage_runs.append({"per_s": N_INTAKE / (time.perf_counter() - started), **percentiles(latencies)})
+    finally:
+        conn.close()
+    storage = median_of(storage_runs)
+    log(f"  storage: {storage}")
+    return {"intake": intake, "ceiling": ceiling, "storage": storage, "intake_rss_mb": rss}
+
+
+# ---- 2. the lifecycle ----
+
+
+class Session:
+    """A signed-in person: the session and CSRF cookies, X-CSRFToken and a Referer on every call."""
+
+    def __init__(self, port: int, email: str):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.cookies = {}
+        self.csrf = None
+        me = self.call("POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD}, expect=200)
+        self.csrf = me["csrf_token"]
+
+    def call(self, method: str, path: str, body=None, expect=(200, 201)):
+        headers = {"Content-Type": "application/json", "Referer": f"http://127.0.0.1:{self.port}/",
+                   "Origin": f"http://127.0.0.1:{self.port}", "Host": f"127.0.0.1:{self.port}"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self.csrf:
+            headers["X-CSRFToken"] = self.csrf
+        data = json.dumps(body).encode() if body is not None else None
+        try:
+            self.connection.request(method, path, data, headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # gunicorn closes idle keep-alive connections after 2 s; the request never reached a worker.
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connection.request(method, path, data, headers)
+            response = self.connection.getresponse()
+        content = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+        expected = (expect,) if isinstance(expect, int) else expect
+        if response.status not in expected:
+            raise SystemExit(f"{method} {path}: HTTP {response.status}: {content[:400]!r}")
+        return json.loads(content) if content else None
+
+
+def lifecycle(session: Session, desk: int, n: int) -> int:
+    body = json.loads(order_body(n, "lc"))
+    del body["external_id"]
+    order = session.call("POST", "/api/v1/orders", body, expect=201)
+    path = f"/api/v1/orders/{order['id']}"
+    session.call("POST", f"{path}/status", {"status": "agreed"}, expect=200)
+    session.call("POST", f"{path}/payments", {"register_id": desk, "amount": "300.00", "method": "cash"}, expect=201)
+    session.call("POST", f"{path}/payments", {"register_id": desk, "amount": "500.00", "method": "cash",
+                                              "settle": "no"}, expect=201)
+    session.call("POST", f"{path}/status", {"status": "issued", "register_id": desk}, expect=200)
+    session.call("POST", f"{path}/status", {"status": "closed"}, expect=200)
+    return order["id"]
+
+
+def bench_lifecycle(db: Database, port: int) -> dict:
+    db.cli("create-user", "--role", "administrator", "--email", "admin@bench.example", "--password", PASSWORD)
+    server = db.serve(port)
+    try:
+        admin = Session(port, "admin@bench.example")
+        company = {"company_inn": "7707083893", "company_email": "shop@example.com",
+                   "payment_address": "г. Москва, ул. Примерная, 1"}
+        desk = admin.call("POST", "/api/v1/registers", {"name": "Касса 1", **company}, expect=201)["id"]
+        admin.call("POST", "/api/v1/registers", {"name": "Интернет-касса", "is_online": True, **company}, expect=201)
+        admin.call("POST", f"/api/v1/registers/{desk}/shift/open", expect=201)
+        concurrency = 8
+        sessions = [Session(port, "admin@bench.example") for _ in range(concurrency)]
+        runs = []
+        for r in range(RUNS + 1):  # the first run warms up
+            counter = iter(range(r * 1_000_000, r * 1_000_000 + N_LIFECYCLES))
+            lock = threading.Lock()
+            ids: list[int] = []
+
+            def client(session):
+                while True:
+                    with lock:
+                        n = next(counter, None)
+                    if n is None:
+                        return
+                    order_id = lifecycle(session, desk, n)
+                    with lock:
+                        ids.append(order_id)
+
+            started = time.perf_counter()
+            threads = [threading.Thread(target=client, args=(s,)) for s in sessions]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            api_done = time.perf_counter() - started
+            if len(ids) != N_LIFECYCLES:
+                raise SystemExit("lifecycle: a client failed")
+            low, high = min(ids), max(ids)
+            expected = 3 * N_LIFECYCLES  # two «Аванс» receipts and one «Полный расчёт» each
+            deadline = time.monotonic() + 300
+            while True:
+                registered = db.scalar("SELECT count(*) FROM fiscal_receipt WHERE order_id BETWEEN %s AND %s "
+                                       "AND state = 'registered'", (low, high))
+                if registered >= expected or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            if registered < expected:
+                raise SystemExit(f"lifecycle: only {registered} of {expected} receipts registered")
+            if r:
+                runs.append({"per_s": N_LIFECYCLES / elapsed, "api_only_per_s": N_LIFECYCLES / api_done})
+                log(f"  lifecycle run {r}: {runs[-1]}")
+        rss = {str(pid): round(rss_mb(pid), 1) for pid in gunicorn_workers(server.pid)}
+    finally:
+        stop(server)
+    return {"lifecycle": median_of(runs), "lifecycle_rss_mb": rss}
+
+
+# ---- 3. the order list at N orders ----
+
+STATUSES = ["pending_approval", "agreed", "shipped", "issued", "closed", "cancelled"]
+SPAN_DAYS = 365
+
+
+def bulk_load(db: Database, n: int) -> tuple[datetime, int]:
+    """N orders (no items: the list reads orders only), created over the last year, oldest first.
+    SQLite: executemany in batches; PostgreSQL: COPY. Progress lines on stderr."""
+    conn = db.connect()
+    is_sqlite = db.kind == "sqlite"
+    cur = conn.cursor()
+    cur.execute("SELECT id FROM orders_counterparty ORDER BY id LIMIT 1")
+    customer_id = cur.fetchone()[0]
+    cur.execute("SELECT coalesce(max(id), 0) FROM orders_order")
+    first_id = cur.fetchone()[0] + 1
+    end = datetime.now(timezone.utc) - timedelta(days=1)
+    start = end - timedelta(days=SPAN_DAYS)
+    step = (end - start) / n
+    rnd = random.Random(5)
+    columns = ("id", "number", "source", "intake_fingerprint", "customer_name", "customer_email", "customer_phone",
+               "search_text", "status_changed_at", "payment_status", "currency", "items_total", "delivery_price",
+               "total", "paid_amount", "delivery_method", "delivery_address", "comment", "deletion_mark", "is_quick",
+               "created_at", "updated_at", "version", "customer_id", "status_id")
+
+    def row(i: int):
+        moment = start + step * i
+        stamp = moment.replace(tzinfo=None).isoformat(" ") if is_sqlite else moment
+        number = f"L{i:08d}"
+        email = f"buyer{i % 5000}@example.com"
+        return (first_id + i, number, "manager", "", "Покупатель", email, "+79161234567",
+                f"{number} покупатель {email} +79161234567", stamp, "not_paid", "RUB", "500.00", "300.00", "800.00",
+                "0.00", "courier", "Москва", "", False, False, stamp, stamp, 1, customer_id, rnd.choice(STATUSES))
+
+    batch = max(20_000, n // 20)  # about 20 progress lines
+    started = time.perf_counter()
+    if is_sqlite:
+        sql = f"INSERT INTO orders_order ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        for low in range(0, n, batch):
+            cur.execute("BEGIN")
+            cur.executemany(sql, [row(i) for i in range(low, min(n, low + batch))])
+            cur.execute("COMMIT")
+            progress(min(n, low + batch), n, started)
+        cur.execute("ANALYZE")
+    else:
+        with cur.copy(f"COPY orders_order ({', '.join(columns)}) FROM STDIN") as copy:
+            for i in range(n):
+                copy.write_row(row(i))
+                if (i + 1) % batch == 0 or i + 1 == n:
+                    progress(i + 1, n, started)
+        cur.execute("SELECT setval(pg_get_serial_sequence('orders_order', 'id'), (SELECT max(id) FROM orders_order))")
+        cur.execute("ANALYZE orders_order")
+    conn.close()
+    return start, first_id
+
+
+def progress(done: int, total: int, started: float) -> None:
+    width = 40
+    filled = int(width * done / total)
+    rate = done / max(time.perf_counter() - started, 1e-9)
+    sys.stderr.write(f"  loading [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} ({rate:,.0f} rows/s)\n")
+    sys.stderr.flush()
+
+
+def timed_gets(port: int, headers: dict, path: str, requests: int) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    latencies = []
+    rows = None
+    for _ in range(requests):
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        content = response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status != 200:
+            raise SystemExit(f"GET {path}: HTTP {response.status}: {content[:300]!r}")
+        rows = len(json.loads(content)["results"])
+    return {**percentiles(latencies), "rows": rows}
+
+
+def bench_list(db: Database, port: int) -> dict:
+    from urllib.parse import urlencode
+
+    key = db.cli("create-api-key", "--role", "integration").strip().splitlines()[-1]
+    log(f"  loading {N_LIST:,} orders")
+    load_started = time.perf_counter()
+    start, first_id = bulk_load(db, N_LIST)
+    load_s = time.perf_counter() - load_started
+    headers = {"Authorization": f"Bearer {key}"}
+    # A 30-day window in the middle of the year; the deep page starts in the middle of the window.
+    window_from = start + timedelta(days=150)
+    window_to = window_from + timedelta(days=30)
+    step = timedelta(days=SPAN_DAYS) / N_LIST
+    deep_cursor = first_id + int((window_from + timedelta(days=15) - start) / step)
+    filters = {"status": "agreed", "created_from": window_from.isoformat(), "created_to": window_to.isoformat(),
+               "limit": 50}
+    queries = {
+        "first_page": {"limit": 50},
+        "filtered_first_page": filters,
+        "filtered_deep_page": {**filters, "cursor": str(deep_cursor)},
+        "deep_page": {"limit": 50, "cursor": str(first_id + N_LIST // 10)},
+    }
+    server = db.serve(port)
+    try:
+        figures = {}
+        for name, query in queries.items():
+            path = f"/api/v1/orders?{urlencode(query)}"
+            timed_gets(port, headers, path, 20)  # warm-up
+            runs = [timed_gets(port, headers, path, 100) for _ in range(RUNS)]
+            figures[name] = median_of(runs)
+            log(f"  list {name}: {figures[name]}")
+    finally:
+        stop(server)
+    return {"list": figures, "list_orders": N_LIST, "list_load_s": round(load_s, 1)}
+
+
+# ---- the report ----
+
+
+def summarize(raw: dict, info: dict) -> dict:
+    c32 = lambda part: raw[part]["32"]["per_s"]  # noqa: E731
+    best = lambda part: max(v["per_s"] for v in raw[part].values())  # noqa: E731
+    intake, ceiling, storage = best("intake"), best("ceiling"), raw["storage"]["per_s"]
+    rss = {**raw["intake_rss_mb"], **raw["lifecycle_rss_mb"]}
+    return {
+        "intake_orders_per_s": round(intake, 1),
+        "intake_ceiling_per_s": round(ceiling, 1),
+        "storage_limit_per_s": round(storage, 1),
+        "intake_ratio": round(intake / ceiling, 3),
+        "intake_storage_ratio": round(intake / storage, 3),
+        "intake_c32_orders_per_s": round(c32("intake"), 1),
+        "lifecycle_orders_per_s": raw["lifecycle"]["per_s"],
+        "list_p99_ms_1m": max(raw["list"][q]["p99_ms"] for q in ("filtered_first_page", "filtered_deep_page")),
+        "list_orders": raw["list_orders"],
+        "export_100k_s": None,
+        "export_100k_peak_mb": None,
+        "export_reason": "no CommerceML exchange in the product yet",
+        "server_rss_mb": max(rss.values()) if rss else None,
+        "server_rss_mb_note": "max VmRSS of one gunicorn worker after the intake and after the lifecycle load",
+        "detail": raw,
+    }
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    out = ["# orderdesk benchmarks", "",
+           f"Written by `make bench` (`bench/run.py`) on {results['date']}. Medians of {RUNS} runs. "
+           f"The list was measured with **N = {N_LIST:,} orders** (BENCH_ORDERS); "
+           f"intake runs of {N_INTAKE} orders, lifecycle runs of {N_LIFECYCLES} orders.", "",
+           "## Machine", "",
+           f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; Linux {m['kernel']}",
+           f"- Python {m['python']}, Django {m['django']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}",
+           f"- Server: `orderdesk serve` (gunicorn gthread, {WORKERS} workers × {THREADS} threads, plus the worker "
+           "process); load from the runner's threads over loopback with keep-alive connections, in a separate "
+           "process from the server.", ""]
+    out += ["## Summary", "", "| figure | " + " | ".join(results["databases"]) + " | target |", "|---|" +
+            "---|" * len(results["databases"]) + "---|"]
+    # key: (target text, test of a value, databases the target is for)
+    targets = {"intake_orders_per_s": ("", None, ()), "intake_ceiling_per_s": ("", None, ()),
+               "storage_limit_per_s": ("", None, ()), "intake_ratio": ("≥ 0.55", lambda v: v >= 0.55, ("sqlite", "postgres")),
+               "intake_storage_ratio": ("", None, ()),
+               "lifecycle_orders_per_s": ("≥ 100 (SQLite)", lambda v: v >= 100, ("sqlite",)),
+               "list_p99_ms_1m": ("< 25", lambda v: v < 25, ("sqlite", "postgres")),
+               "server_rss_mb": ("< 200", lambda v: v < 200, ("sqlite", "postgres")),
+               "export_100k_s": ("", None, ()), "export_100k_peak_mb": ("", None, ())}
+    missed = []
+    for key, (target, test, applies) in targets.items():
+        cells = []
+        for db in results["databases"]:
+            value = results["databases"][db].get(key)
+            cell = "n/a (no exchange yet)" if value is None else f"{value}"
+            if test and value is not None and db in applies:
+                ok = test(value)
+                cell += " ✓" if ok else " ✗"
+                if not ok:
+                    missed.append(f"`{key}` on {db}: {value} (target {target})")
+            cells.append(cell)
+        out.append(f"| `{key}` | " + " | ".join(cells) + f" | {target} |")
+    if missed:
+        out += ["", "**Targets missed in this run:** " + "; ".join(missed) + "."]
+    out += ["", "`intake_orders_per_s` and `intake_ceiling_per_s` are the best of concurrency 1, 8, 32; "
+            "`list_p99_ms_1m` is the worse p99 of the filtered first and deep pages at N orders "
+            f"(N = {N_LIST:,} in this run).", ""]
+    for db, r in results["databases"].items():
+        d = r["detail"]
+        out += [f"## {db}", "", "### 1. Intake (`POST /api/v1/orders`, 5 items)", "",
+                "| concurrency | product orders/s | p50 ms | p99 ms | ceiling orders/s | p50 ms | p99 ms | "
+                "intake/ceiling | intake/storage |", "|---|---|---|---|---|---|---|---|---|"]
+        for c in map(str, CONCURRENCIES):
+            p, ce = d["intake"][c], d["ceiling"][c]
+            out.append(f"| {c} | {p['per_s']:.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {ce['per_s']:.0f} | "
+                       f"{ce['p50_ms']:.1f} | {ce['p99_ms']:.1f} | {p['per_s'] / ce['per_s']:.2f} | "
+                       f"{p['per_s'] / d['storage']['per_s']:.2f} |")
+        s = d["storage"]
+        out += ["", f"Storage limit (the same transactions, plain SQL, in-process, one connection): "
+                f"{s['per_s']:.0f} orders/s, p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms.", "",
+                f"Ratios (best concurrency): intake/ceiling **{r['intake_ratio']}**, "
+                f"intake/storage **{r['intake_storage_ratio']}**.", "",
+                "### 2. Lifecycle", "",
+                "Create (administrator session), agree, 300.00 and 500.00 in cash at the cash desk (two «Аванс» "
+                "receipts), issue (one «Полный расчёт»), close; 8 concurrent sessions; counted once all 3 receipts "
+                "of every order are registered by the worker with the emulator.", "",
+                f"- {d['lifecycle']['per_s']:.1f} lifecycles/s (API calls alone: "
+                f"{d['lifecycle']['api_only_per_s']:.1f}/s)", "",
+                f"### 3. Order list at {d['list_orders']:,} orders (loaded in {d['list_load_s']} s)", "",
+                "| query | p50 ms | p99 ms | rows |", "|---|---|---|---|"]
+        for name, f in d["list"].items():
+            out.append(f"| {name} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['rows']} |")
+        out += ["", "Filtered: `status=agreed`, a 30-day `created_from`/`created_to` window; deep: a cursor "
+                "into the middle of the window (filtered) or 90% down the list (unfiltered).", "",
+                "### Server memory (VmRSS per gunicorn worker, MB)", "",
+                f"- after intake: {d['intake_rss_mb']}", f"- after lifecycle: {d['lifecycle_rss_mb']}", ""]
+    out += ["## 4. CommerceML export of 100,000 orders", "", "Not measured: the product has no CommerceML exchange "
+            "yet (`export_100k_s`, `export_100k_peak_mb` are null).", ""]
+    notes = BENCH / "NOTES.md"  # hand-written findings (profiles, before/after), kept across runs
+    if notes.exists():
+        out += [notes.read_text().rstrip(), ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--report-only"]:  # rewrite RESULTS.md from results.json
+        results = json.loads((OUT / "results.json").read_text())
+        global N_LIST, N_INTAKE, N_LIFECYCLES, RUNS
+        params = results["parameters"]
+        N_LIST, N_INTAKE, N_LIFECYCLES, RUNS = (params["list_orders"], params["intake_orders_per_run"],
+                                                params["lifecycles_per_run"], params["runs"])
+        (OUT / "RESULTS.md").write_text(markdown(results))
+        return
+    info = machine()
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": info,
+               "parameters": {"list_orders": N_LIST, "intake_orders_per_run": N_INTAKE,
+                              "lifecycles_per_run": N_LIFECYCLES, "runs": RUNS, "concurrency": list(CONCURRENCIES),
+                              "gunicorn": {"workers": WORKERS, "threads": THREADS, "worker_class": "gthread"}},
+               "databases": {}}
+    port = 8870
+    for kind in DATABASES:
+        log(f"== {kind} ==")
+        db = Database(kind)
+        try:
+            if kind == "postgres":
+                info["postgresql"] = db.version()
+            db.cli("migrate", "--verbosity", "0")
+            raw = bench_intake(db, port)
+            raw.update(bench_lifecycle(db, port + 2))
+            raw.update(bench_list(db, port + 3))
+            results["databases"][kind] = summarize(raw, info)
+        finally:
+            db.close()
+        port += 10
+    (OUT / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    (OUT / "RESULTS.md").write_text(markdown(results))
+    log(f"wrote {OUT / 'RESULTS.md'} and {OUT / 'results.json'}")
+    for db, r in results["databases"].items():
+        log(f"{db}: intake {r['intake_orders_per_s']}/s, ceiling {r['intake_ceiling_per_s']}/s, storage "
+            f"{r['storage_limit_per_s']}/s, intake/ceiling {r['intake_ratio']}, intake/storage "
+            f"{r['intake_storage_ratio']}, lifecycle {r['lifecycle_orders_per_s']}/s, list p99 {r['list_p99_ms_1m']} ms, "
+            f"RSS {r['server_rss_mb']} MB")
+
+
+if __name__ == "__main__":
+    main()
