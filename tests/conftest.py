@@ -150,6 +150,21 @@ def machine_client(db):
 
 
 @pytest.fixture
+def manager(client_as) -> JsonClient:
+    return client_as("manager")
+
+
+@pytest.fixture
+def admin(client_as) -> JsonClient:
+    return client_as("administrator")
+
+
+@pytest.fixture
+def site(machine_client) -> JsonClient:
+    return machine_client("site")
+
+
+@pytest.fixture
 def actor_of(make_user):
     """actor_of("manager") → the Actor a service sees for a new person of that role."""
 

@@ -24,10 +24,6 @@ COMPANY_CUSTOMER = {"kind": "company", "name": "ООО «Ромашка»", "ema
                     "inn": "7707083893"}
 
 
-@pytest.fixture
-def manager(client_as):
-    return client_as("manager")
-
 
 @pytest.fixture
 def place(site_actor, actor_of):

@@ -18,10 +18,6 @@ MSK = ZoneInfo("Europe/Moscow")
 
 
 
-@pytest.fixture
-def manager(client_as):
-    return client_as("manager")
-
 
 @pytest.fixture
 def manager_actor(actor_of):

@@ -41,19 +41,7 @@ NAME_RU = {
 
 
 
-@pytest.fixture
-def manager(client_as):
-    return client_as("manager")
 
-
-@pytest.fixture
-def admin(client_as):
-    return client_as("administrator")
-
-
-@pytest.fixture
-def site(machine_client):
-    return machine_client("site")
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 
-@pytest.fixture
-def site(machine_client):
-    return machine_client("site")
-
-
-@pytest.fixture
-def manager(client_as):
-    return client_as("manager")
 
 
 # ---- S1: the order appears at once ----

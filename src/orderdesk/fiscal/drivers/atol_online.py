@@ -49,8 +49,6 @@ PAYMENT_METHODS = {
     PaymentMethod.CREDIT_PAYMENT: "credit_payment",
 }
 
-VAT_TYPES = VAT_NAMES
-
 # receipt.payments[].type, in the order they are listed on the receipt
 PAYMENT_TYPES = {
     PaymentForm.CASH: 0,  # 1031
@@ -340,7 +338,7 @@ def receipt_body(doc: ReceiptDoc, callback_url: str = "") -> dict:
                 "measure": int(line.measure),
                 "payment_method": PAYMENT_METHODS[line.payment_method],
                 "payment_object": int(line.subject),
-                "vat": {"type": VAT_TYPES[line.vat], "sum": _money(line.vat_amount)},
+                "vat": {"type": VAT_NAMES[line.vat], "sum": _money(line.vat_amount)},
             }
             for line in doc.lines
         ],

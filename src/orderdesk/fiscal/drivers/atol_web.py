@@ -72,8 +72,6 @@ PAYMENT_OBJECTS = {
     Subject.PAYMENT: "payment",
 }
 
-TAX_TYPES = VAT_NAMES
-
 # In the order the receipt lists them.
 PAYMENT_TYPES = {
     PaymentForm.CASH: "cash",
@@ -246,7 +244,7 @@ def _position(line: LineDoc) -> dict:
         "measurementUnit": int(line.measure),
         "paymentMethod": PAYMENT_METHODS[PaymentMethod(line.payment_method)],
         "paymentObject": PAYMENT_OBJECTS[Subject(line.subject)],
-        "tax": {"type": TAX_TYPES[Vat(line.vat)]},
+        "tax": {"type": VAT_NAMES[Vat(line.vat)]},
     }
 
 
