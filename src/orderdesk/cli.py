@@ -1,11 +1,16 @@
 """The `orderdesk` console command: run, migrate, load demo data, create users and API keys."""
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
 import sys
 import time
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _setup_django() -> None:
@@ -48,7 +53,7 @@ def cmd_serve(args) -> int:
     children = []
     exit_code = 0
     try:
-        children = [subprocess.Popen(command, env=env) for command in commands]
+        children = [subprocess.Popen(command, env=env, preexec_fn=_die_with_parent) for command in commands]
         print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.",
               flush=True)
         while not stopping:
@@ -69,6 +74,16 @@ def cmd_serve(args) -> int:
                 child.kill()
                 child.wait()
     return exit_code
+
+
+def _die_with_parent() -> None:
+    """In each child of serve: if serve itself is killed (kill -9 leaves it no chance to stop its
+    children), the kernel sends the child SIGTERM, so no orphan keeps the port or the queue."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the children outlive a killed serve
+        pass
 
 
 def _sandbox_acquirer_command(args) -> list[str] | None:

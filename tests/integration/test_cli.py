@@ -184,10 +184,10 @@ def _wait_for_api(base: str, serve: subprocess.Popen, timeout: float = 30) -> No
     while time.monotonic() < deadline:
         assert serve.poll() is None, f"serve exited with {serve.returncode}: {finish(serve).stderr}"
         try:
-            with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=2) as response:
+            with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=5) as response:
                 if response.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused while starting, or slow to answer its first request on a busy machine
             pass
         time.sleep(0.1)
     raise AssertionError(f"the API did not answer within {timeout} s")
@@ -223,11 +223,11 @@ def _wait_for_sandbox(root: str, serve: subprocess.Popen, timeout: float = 30) -
     while time.monotonic() < deadline:
         assert serve.poll() is None, f"serve exited with {serve.returncode}: {finish(serve).stderr}"
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused while starting, or slow on a busy machine
             time.sleep(0.1)
     raise AssertionError(f"the sandbox acquirer did not answer within {timeout} s")
 
@@ -265,8 +265,30 @@ def test_serve_runs_the_api_the_worker_and_the_sandbox_acquirer_and_stops_them_a
                 if _alive(pid):
                     os.kill(pid, signal.SIGKILL)
             serve.kill()
-            serve.communicate()
+            serve.communicate(timeout=30)
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert [pid for pid in started if _alive(pid)] == []
+
+
+def test_serve_killed_with_sigkill_takes_its_children_with_it(instance):
+    port, acquirer_port = free_port(), free_port()
+    serve = instance.start("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "1",
+                           YOOKASSA_API_URL=f"http://127.0.0.1:{acquirer_port}/v3")
+    children: list[int] = []
+    try:
+        _wait_for_api(f"http://127.0.0.1:{port}", serve)
+        children = _children(serve.pid)
+        assert len(children) == 3, children
+
+        serve.kill()  # no chance to stop its children itself
+        serve.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        for pid in [*children, serve.pid]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
