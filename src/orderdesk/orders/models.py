@@ -126,9 +126,8 @@ class Order(models.Model):
             )
         ]
         indexes = [
-            # The list pages newest first on (created_at, id): each filter has an index in that order.
-            models.Index(fields=["deletion_mark", "status", "created_at", "id"], name="order_list_status_idx"),
-            models.Index(fields=["deletion_mark", "payment_status", "created_at", "id"], name="order_list_payment_idx"),
+            models.Index(fields=["deletion_mark", "status", "id"], name="order_list_status_idx"),
+            models.Index(fields=["deletion_mark", "payment_status", "id"], name="order_list_payment_idx"),
             models.Index(fields=["deletion_mark", "created_at", "id"], name="order_list_created_idx"),
         ]
 

@@ -1,9 +1,7 @@
 """The only code that changes orders. One transaction per use case: lock, check the rule, write
 the change and its event (with what the event owes: notification, e-mail) — all or nothing."""
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -367,25 +365,12 @@ def get_order(actor: Actor, order_id: int) -> Order:
     return order
 
 
-_CURSOR = re.compile(r"^(\d{1,19})_(\d{1,19})$")
-
-
 def encode_cursor(order: Order) -> str:
-    """Where the next page starts: the last order's creation time (microseconds) and id."""
-    return f"{int(order.created_at.timestamp() * 1_000_000)}_{order.pk}"
-
-
-def _after_cursor(cursor: str) -> Q:
-    match = _CURSOR.match(cursor)
-    if match is None:
-        raise InvalidInput({"cursor": [str(_("Not a cursor this list gave out."))]})
-    created = datetime.fromtimestamp(int(match[1]) / 1_000_000, tz=UTC)
-    return Q(created_at__lt=created) | Q(created_at=created, pk__lt=int(match[2]))
+    return str(order.pk)
 
 
 def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], str | None]:
-    """S2: newest first, keyset-paged on (created, id) so a page is as fast at the millionth order as
-    at the first, and a status or payment filter with a date range walks one index in order."""
+    """S2: newest first, keyset-paged by id so a page is as fast at the millionth order as at the first."""
     orders = visible_orders(actor).filter(deletion_mark=filters.marked).select_related("status")
     if filters.status:
         orders = orders.filter(status_id=filters.status)
@@ -398,8 +383,10 @@ def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], s
     if filters.q:
         orders = orders.filter(_search(filters.q))
     if filters.cursor:
-        orders = orders.filter(_after_cursor(filters.cursor))
-    page = list(orders.order_by("-created_at", "-pk")[: filters.limit + 1])
+        if not filters.cursor.isdigit():
+            raise InvalidInput({"cursor": [str(_("Not a cursor this list gave out."))]})
+        orders = orders.filter(pk__lt=int(filters.cursor))
+    page = list(orders.order_by("-pk")[: filters.limit + 1])
     next_cursor = encode_cursor(page[filters.limit - 1]) if len(page) > filters.limit else None
     return page[: filters.limit], next_cursor
 
