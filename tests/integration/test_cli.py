@@ -19,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import Mailbox, free_port, order_body
+from tests.processes import alive, children as child_pids
 
 ORDERDESK = Path(sys.executable).parent / "orderdesk"
 PASSWORD = "correct-horse-battery"
@@ -158,25 +159,8 @@ def test_demo_data_loads_people_orders_and_a_site_key(demo_run):
 # ---- serve: the web server and the background worker, started and stopped together ----
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def _wait_for_api(base: str, serve: subprocess.Popen, timeout: float = 30) -> None:
@@ -245,8 +229,8 @@ def test_serve_runs_the_api_the_worker_and_the_sandbox_acquirer_and_stops_them_a
     try:
         key = finish(making_key).stdout.strip().splitlines()[-1]
         _wait_for_api(base, serve)
-        children = _children(serve.pid)
-        started = children + [g for c in children for g in _children(c)]
+        children = child_pids(serve.pid)
+        started = children + [g for c in children for g in child_pids(c)]
         assert len(children) == 3, children  # the web server, the background worker, the sandbox acquirer
         status, answer = _wait_for_sandbox(acquirer_root, serve)
         assert (status, answer["type"], answer["code"]) == (404, "error", "not_found"), answer
@@ -262,14 +246,14 @@ def test_serve_runs_the_api_the_worker_and_the_sandbox_acquirer_and_stops_them_a
     finally:
         if serve.poll() is None:
             for pid in started:
-                if _alive(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGKILL)
             serve.kill()
             serve.communicate(timeout=30)
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert [pid for pid in started if _alive(pid)] == []
+    assert [pid for pid in started if alive(pid)] == []
 
 
 def test_serve_killed_with_sigkill_takes_its_children_with_it(instance):
@@ -279,16 +263,16 @@ def test_serve_killed_with_sigkill_takes_its_children_with_it(instance):
     children: list[int] = []
     try:
         _wait_for_api(f"http://127.0.0.1:{port}", serve)
-        children = _children(serve.pid)
+        children = child_pids(serve.pid)
         assert len(children) == 3, children
 
         serve.kill()  # no chance to stop its children itself
         serve.wait(timeout=10)
         deadline = time.monotonic() + 20
-        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert [pid for pid in children if _alive(pid)] == []
+        assert [pid for pid in children if alive(pid)] == []
     finally:
         for pid in [*children, serve.pid]:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -2,11 +2,9 @@
 connection. The order's lock serializes them (on SQLite the writers queue on the database lock):
 the money adds up, nothing is paid twice or lost, and every accepted payment owes one receipt."""
 
-import threading
 import time
 from decimal import Decimal
 
-from django.db import connection
 
 from orderdesk.core.errors import Conflict
 from orderdesk.fiscal.models import Receipt
@@ -18,6 +16,7 @@ from orderdesk.payments import services as payments
 from orderdesk.payments.models import Document, PaymentEntry
 from orderdesk.payments.rules import SettleChoice
 from tests.conftest import committed_db, order_body
+from tests.processes import at_once
 
 pytestmark = committed_db
 
@@ -25,26 +24,6 @@ CALLS = 50
 SHARE = Decimal("25.00")  # 50 × 25.00 = 1250.00 offered for an order of 900.00
 
 
-def _at_once(calls: int, call) -> list:
-    barrier = threading.Barrier(calls)
-    results: list = [None] * calls
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=20)
-            results[index] = call(index)
-        except Exception as exc:  # a thread's failure must show in the assertion, not vanish
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def test_b06_fifty_concurrent_payments_on_one_order_never_overpay_lose_nothing_and_owe_one_receipt_each(
@@ -54,7 +33,7 @@ def test_b06_fifty_concurrent_payments_on_one_order_never_overpay_lose_nothing_a
     cashier = actor_of("cashier")
     started = time.monotonic()
 
-    results = _at_once(CALLS, lambda n: payments.take_payment(
+    results = at_once(CALLS, lambda n: payments.take_payment(
         cashier, order.pk, register_id=registers.desk.pk, amount=SHARE, method=PayMethod.CASH,
         settle=SettleChoice.NO, idempotency_key=f"till-1-call-{n}"))
 

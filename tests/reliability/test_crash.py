@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, order_body
+from tests.processes import children
 
 ORDERDESK = Path(sys.executable).parent / "orderdesk"
 PASSWORD = "correct-horse-battery"
@@ -28,17 +29,6 @@ STREAM_SECONDS = 15
 SHARE = Decimal("10.00")
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _cmdline(pid: int) -> str:
@@ -126,10 +116,10 @@ class Server:
 
     def processes(self) -> dict[str, list[int]]:
         found = {"web_worker": [], "worker": []}
-        for child in _children(self.process.pid):
+        for child in children(self.process.pid):
             line = _cmdline(child)
             if "gunicorn" in line:
-                found["web_worker"] += _children(child)
+                found["web_worker"] += children(child)
             elif "orderdesk.cli worker" in line:
                 found["worker"].append(child)
         return found

@@ -172,7 +172,7 @@ _PHONE_NOISE = re.compile(r"[\s()\-.]")
 
 
 def normalize_phone(raw: str) -> str | None:
-    """+7XXXXXXXXXX for Russian numbers written any usual way; other countries in E.164; None if not a phone."""
+    """+7 and ten digits for Russian numbers written any usual way; other countries in E.164; None if not a phone."""
     digits = _PHONE_NOISE.sub("", raw.strip())
     if not digits.isascii():  # str.isdigit() also accepts full-width and superscript digits
         return None
