@@ -4,10 +4,12 @@ The operations come from the API's own OpenAPI schema, so an endpoint added with
 fails `test_b09_every_api_operation_has_a_row_in_the_rights_table`.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -469,6 +471,83 @@ def test_b09_wrong_key_with_a_post_hears_401_not_a_csrf_complaint():
 
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
+
+
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+UNSAFE_OPERATIONS = sorted(op for op in RIGHTS if op[0] in UNSAFE_METHODS)
+
+# Unsafe operations a session without the CSRF token is NOT refused on, each with its reason.
+CSRF_EXEMPT: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/auth/login"): "signing in comes before there is a session, and so before a token to send",
+    ("POST", "/api/v1/acquiring/yookassa"): "the acquirer's machines call it with no credentials and no cookies; "
+                                            "it trusts only the source network and re-reads the payment",
+}
+
+
+def _allowed_people(row: Row) -> list[str]:
+    """Persons the row lets through: refused ones would not prove the refusal is about the token."""
+    return [c for c in ("customer", "cashier", "manager", "administrator") if row.status_for(c) not in (401, 403, 404)]
+
+
+def test_b09_the_csrf_exempt_operations_are_exactly_those_without_a_session_to_protect():
+    """Exempt are the unsafe operations that take no credentials at all (no session to ride on)
+    and those no person may call (machine keys only, which carry no cookies). Anything else must
+    check the token, so a new operation cannot be left out of the CSRF test by accident."""
+    schema = JsonClient().get("/api/v1/openapi.json").json()
+
+    def takes_no_credentials(method: str, path: str) -> bool:
+        return not schema["paths"][path][method.lower()].get("security")
+
+    exempt = {op for op in UNSAFE_OPERATIONS if takes_no_credentials(*op) or not _allowed_people(RIGHTS[op])}
+
+    assert set(CSRF_EXEMPT) == exempt
+    assert all(reason for reason in CSRF_EXEMPT.values())
+
+
+def _database_snapshot() -> dict[str, list[dict]]:
+    """Every row of every table, sessions and the task queue included."""
+    from django.apps import apps
+
+    return {m._meta.label: list(m.objects.order_by("pk").values()) for m in apps.get_models()}
+
+
+@pytest.mark.parametrize("operation", [op for op in UNSAFE_OPERATIONS if op not in CSRF_EXEMPT],
+                         ids=lambda op: f"{op[0]} {op[1]}")
+def test_b09_every_unsafe_operation_called_with_a_session_but_no_csrf_token_is_refused_with_csrf_failed(
+    operation, world, callers, client_as, site_actor
+):
+    method, template = operation
+    row = RIGHTS[operation]
+    path = world.path(template, **(row.ids(world) if row.ids else {}))
+    body = json.dumps(row.body(world)) if row.body else ""
+    people = _allowed_people(row)
+    assert people, f"no person may call {method} {template}: list it in CSRF_EXEMPT with the reason"
+    # the signed-in customer has an unread notification, so marking it read would show
+    services.place_order(site_actor, OrderIn(**order_body("csrf-mine", email=callers["customer"].user.email)))
+
+    sessions = []
+    for person in people:
+        user = callers[person].user
+        no_cookie = client_as(user, enforce_csrf_checks=True)
+        cookie_no_header = client_as(user, enforce_csrf_checks=True)  # what a forged request from a browser has
+        assert cookie_no_header.get("/api/v1/auth/me").status_code == 200
+        assert cookie_no_header.cookies[django_settings.CSRF_COOKIE_NAME].value
+        sessions += [(f"{person}, no CSRF cookie", no_cookie), (f"{person}, CSRF cookie but no header", cookie_no_header)]
+    before = _database_snapshot()
+    events_before = OrderEvent.objects.count()
+
+    answers = {}
+    for label, client in sessions:
+        response = client.generic(method, path, body, content_type="application/json")
+        is_json = response["Content-Type"].startswith("application/json")
+        answers[label] = (response.status_code, response.json().get("code") if is_json else response.content[:100],
+                          bool(is_json and response.json().get("message")))
+        assert client.get("/api/v1/auth/me").status_code == 200, f"{label}: the refused call ended the session"
+
+    assert answers == {label: (403, "csrf_failed", True) for label, _client in sessions}
+    assert OrderEvent.objects.count() == events_before
+    assert _database_snapshot() == before
 
 
 # ---- signing in and out ----

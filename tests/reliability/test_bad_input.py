@@ -1,7 +1,7 @@
 """B9 against whatever a caller may send: schemathesis generates requests from the app's own
-OpenAPI schema (/api/v1/openapi.json) and sends them in-process to the WSGI app, signed in as an
-administrator. Every answer is a clear error or a success — never a 5xx — and conforms to the
-schema the API publishes."""
+OpenAPI schema (/api/v1/openapi.json) and sends them in-process to the WSGI app, as a signed-in
+administrator, as a signed-in customer and as the site's machine key. Every answer is a clear error
+or a success — never a 5xx — and conforms to the schema the API publishes."""
 
 from contextlib import contextmanager
 
@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from orderdesk.core.models import ApiKey
 from orderdesk.core.rights import Role
 from orderdesk.fiscal.models import Register
+from orderdesk.orders import services
 from tests.conftest import PASSWORD, JsonClient, order_body
 
 pytestmark = pytest.mark.django_db
@@ -24,20 +26,48 @@ pytestmark = pytest.mark.django_db
 EXAMPLES = 6  # per operation: enough to find a 500, small enough to keep the file fast
 
 
-@pytest.fixture
-def as_admin(make_user, sandbox_acquirer, registers, machine_client):
-    """A signed-in administrator's session cookie and CSRF token, with an order, a cash desk and the
-    sandbox acquirer in place, so the generated calls reach more than 404s."""
-    machine_client("site").post_json("/api/v1/orders", order_body("schema-1"))
-    admin = make_user(Role.ADMINISTRATOR)
+EXAMPLES_OTHER_CALLERS = 4  # fewer than the administrator's: they mostly hear 403, and the fixtures take the time
+
+
+def _signed_in(user) -> dict:
+    """The session cookie and CSRF token of a person who signed in through the API."""
     client = JsonClient()
-    response = client.post_json("/api/v1/auth/login", {"email": admin.email, "password": PASSWORD})
+    response = client.post_json("/api/v1/auth/login", {"email": user.email, "password": PASSWORD})
     assert response.status_code == 200, response.content
     session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     token = response.json()["csrf_token"]
     csrf_cookie = client.cookies[django_settings.CSRF_COOKIE_NAME].value
     return {"cookies": {django_settings.SESSION_COOKIE_NAME: session, django_settings.CSRF_COOKIE_NAME: csrf_cookie},
             "headers": {"X-CSRFToken": token}}
+
+
+@pytest.fixture
+def shop(sandbox_acquirer, registers, machine_client):
+    """An order, a cash desk and the sandbox acquirer in place, so the generated calls reach more
+    than 404s."""
+    machine_client("site").post_json("/api/v1/orders", order_body("schema-1"))
+
+
+@pytest.fixture
+def as_admin(shop, make_user):
+    """A signed-in administrator's session cookie and CSRF token."""
+    return _signed_in(make_user(Role.ADMINISTRATOR))
+
+
+@pytest.fixture
+def as_customer(shop, make_user, machine_client):
+    """A signed-in customer with an order of his own (and so a notification)."""
+    customer = make_user(Role.CUSTOMER, email="schema-customer@example.com")
+    services.link_customer_account(customer)
+    machine_client("site").post_json("/api/v1/orders", order_body("schema-2", email=customer.email))
+    return _signed_in(customer)
+
+
+@pytest.fixture
+def as_site_key(shop):
+    """The site's machine key as a Bearer token, with no cookies."""
+    _key, secret = ApiKey.issue(name="schema site", role=Role.SITE)
+    return {"headers": {"Authorization": f"Bearer {secret}"}}
 
 
 @contextmanager
@@ -72,6 +102,35 @@ def test_b09_the_generated_requests_are_made_as_the_signed_in_administrator(as_a
 
     assert (response.status_code, response.json()["role"]) == (200, "administrator")
     assert unsafe.status_code == 200, unsafe.text  # the CSRF token goes with the session on unsafe calls
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES_OTHER_CALLERS, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_b09_generated_requests_as_a_customer_get_no_5xx_and_answers_that_conform_to_the_schema(case, as_customer):
+    with requests_keep_the_test_connection():
+        case.call_and_validate(**as_customer, checks=[not_a_server_error, response_schema_conformance])
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES_OTHER_CALLERS, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_b09_generated_requests_as_the_site_key_get_no_5xx_and_answers_that_conform_to_the_schema(case, as_site_key):
+    with requests_keep_the_test_connection():
+        case.call_and_validate(**as_site_key, checks=[not_a_server_error, response_schema_conformance])
+
+
+def test_b09_the_generated_requests_are_made_as_the_signed_in_customer_and_as_the_site_key(as_customer, as_site_key):
+    with requests_keep_the_test_connection():
+        customer = schema["/api/v1/auth/me"]["GET"].Case().call(**as_customer)
+        customer_unsafe = schema["/api/v1/me/notifications/read"]["POST"].Case(body={}).call(**as_customer)
+        site = schema["/api/v1/registers"]["GET"].Case().call(**as_site_key)
+        site_unsafe = schema["/api/v1/orders"]["POST"].Case(body=order_body("schema-3")).call(**as_site_key)
+
+    assert (customer.status_code, customer.json()["role"]) == (200, "customer")
+    assert (customer_unsafe.status_code, customer_unsafe.json()) == (200, {"marked": 1}), customer_unsafe.text
+    assert site.status_code == 200, site.text  # not a person's session: a machine's key
+    assert site_unsafe.status_code == 201, site_unsafe.text
 
 
 # ---- what schemathesis found, pinned ----
