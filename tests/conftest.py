@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.test import Client
 
+from orderdesk.core import outbox
 from orderdesk.core.actors import Actor
 from orderdesk.core.models import ApiKey, User
 from orderdesk.core.rights import Role
@@ -81,7 +82,8 @@ def smtp_down(settings):
 
 
 def run_worker() -> None:
-    """Run every job that is due, then return: the real worker loop in batch mode.
+    """Run every job that is due and deliver every due outbox message, then return: the real
+    worker loop in batch mode and the outbox relay until it finds nothing due.
 
     The loop calls close_old_connections(), which drops a connection that is inside the test's
     transaction; here the test owns the connection, so that call is made a no-op. Tests of
@@ -90,6 +92,8 @@ def run_worker() -> None:
 
     with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
         call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+    while outbox.deliver_due():
+        pass
 
 
 # Real commits: the worker and other connections see only what was committed. Serialized

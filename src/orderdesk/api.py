@@ -15,6 +15,7 @@ from ninja.security import HttpBearer
 from ninja.security.apikey import APIKeyCookie
 from ninja.utils import check_csrf
 
+from orderdesk.core import rows
 from orderdesk.core.actors import Actor
 from orderdesk.core.errors import DomainError
 from orderdesk.core.models import ApiKey
@@ -26,7 +27,7 @@ class MachineKey(HttpBearer):
     """`Authorization: Bearer <key>` for the site, 1C and other machines."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        key = ApiKey.objects.filter(key_hash=ApiKey.hash(token), revoked_at__isnull=True).first()
+        key = rows.first(ApiKey, ("id", "name", "role"), key_hash=ApiKey.hash(token), null=("revoked_at",))
         if key is None:
             return None
         return Actor.for_api_key(key)

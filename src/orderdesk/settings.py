@@ -94,7 +94,9 @@ def _database_from_env() -> dict:
     config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing
-        # with "database is locked" halfway through a transaction.
+        # with "database is locked" halfway through a transaction; our engine queues them
+        # before BEGIN, outside SQLite's sleeping busy handler (orderdesk/core/sqlite/base.py).
+        config["ENGINE"] = "orderdesk.core.sqlite"
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,

@@ -1,5 +1,6 @@
 """The background worker: runs queued jobs (django-tasks, database backend) and, beside them,
-the periodic work: sweeps that re-wake work whose job was lost to a crash, and auto-close (R10)."""
+the outbox relay (e-mails) and the periodic work: sweeps that re-wake work whose job or sender
+was lost to a crash, and auto-close (R10)."""
 
 import logging
 import threading
@@ -15,6 +16,7 @@ from orderdesk.payments import services as payments
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 30
+RELAY_IDLE_SECONDS = 0.2  # how long an e-mail may wait for the relay's next look
 
 
 PERIODIC = [
@@ -35,10 +37,23 @@ def _sweep_forever(stop: threading.Event) -> None:
                 close_old_connections()
 
 
+def _relay_forever(stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            delivered = outbox.deliver_due()
+        except Exception:  # the database away for a moment: look again after a pause
+            log.exception("outbox relay failed")
+            delivered = 0
+        finally:
+            close_old_connections()
+        if not delivered:
+            stop.wait(RELAY_IDLE_SECONDS)
+
+
 def run_worker(interval: float = 0.5) -> None:
     stop = threading.Event()
-    sweeper = threading.Thread(target=_sweep_forever, args=(stop,), name="outbox-sweep", daemon=True)
-    sweeper.start()
+    for name, loop in (("periodic", _sweep_forever), ("outbox-relay", _relay_forever)):
+        threading.Thread(target=loop, args=(stop,), name=name, daemon=True).start()
     try:
         call_command("db_worker", interval=interval, startup_delay=False, verbosity=0)
     finally:

@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 
 import segno
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Status
 from pydantic import AfterValidator, StringConstraints
 
 from orderdesk.acquiring import services
 from orderdesk.acquiring.models import PaymentLink
 from orderdesk.core.rights import Permission
+from orderdesk.core.schemas import Schema
 from orderdesk.orders import services as order_services
 from orderdesk.orders.api import ERRORS
 from orderdesk.orders.rules import KOPECK

@@ -3,11 +3,12 @@
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 from django.utils.translation import gettext as _
-from ninja import Router, Schema, Status
+from ninja import Router, Status
 from pydantic import StringConstraints
 from typing import Annotated
 
 from orderdesk.core.errors import DomainError
+from orderdesk.core.schemas import Schema
 
 router = Router(tags=["auth"])
 

@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from ninja import Field, Schema
+from ninja import Field
 from pydantic import AfterValidator, StringConstraints, field_validator, model_validator
 
+from orderdesk.core.schemas import Schema
 from orderdesk.orders.rules import (
     KOPECK,
     MAX_SUM,

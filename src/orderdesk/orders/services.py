@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from orderdesk.core.actors import Actor
 from orderdesk.core.errors import Conflict, InvalidInput, NotFound
-from orderdesk.core import counters
+from orderdesk.core import counters, rows
 from orderdesk.core.models import User
 from orderdesk.core.rights import Permission, Role
 from orderdesk.orders import events, rules
@@ -33,15 +33,18 @@ def next_order_number() -> str:
     return f"{counters.next_value(ORDER_NUMBER_COUNTER):06d}"
 
 
+CUSTOMER_FIELDS = ("id", "kind", "name", "email", "phone", "inn")  # what the order card shows
+
+
 def _find_or_create_counterparty(data: CustomerIn) -> Counterparty:
-    match = Q(email=data.email) if data.email else Q(phone=data.phone)
-    counterparty = Counterparty.objects.filter(match).order_by("id").first()
+    match = {"email": data.email} if data.email else {"phone": data.phone}
+    counterparty = rows.first(Counterparty, CUSTOMER_FIELDS, **match)
     if counterparty is None:
         account = User.objects.filter(email=data.email, role=Role.CUSTOMER).first() if data.email else None
-        counterparty = Counterparty.objects.create(
+        counterparty = rows.insert(Counterparty(
             kind=data.kind, name=data.name, email=data.email or "", phone=data.phone or "", inn=data.inn or "",
             language=data.language, user=account,
-        )
+        ))
     return counterparty
 
 
@@ -69,9 +72,10 @@ def place_order(actor: Actor, data: OrderIn) -> Placed:
     fingerprint = rules.intake_fingerprint(data.model_dump(mode="json"))
     if data.external_id and (existing := _existing_intake(source, data.external_id, fingerprint)):
         return Placed(existing, created=False)
+    status = _intake_status(source)
     try:
         with transaction.atomic():
-            return _create_order(actor, data, source, fingerprint)
+            return _create_order(actor, data, source, fingerprint, status)
     except IntegrityError:
         # A concurrent twin won the race on (source, external_id); answer as the repeat it is.
         existing = _existing_intake(source, data.external_id, fingerprint) if data.external_id else None
@@ -81,34 +85,41 @@ def place_order(actor: Actor, data: OrderIn) -> Placed:
 
 
 def _existing_intake(source: str, external_id: str, fingerprint: str) -> Order | None:
-    order = Order.objects.filter(source=source, external_id=external_id).first()
-    if order is not None and order.intake_fingerprint != fingerprint:
+    found = rows.first(Order, ("id", "number", "intake_fingerprint"), source=source, external_id=external_id)
+    if found is None:
+        return None
+    if found.intake_fingerprint != fingerprint:
         raise Conflict(
             _("An order with this external id was already received with different contents."),
-            code="external_id_conflict", order_id=order.pk, number=order.number,
+            code="external_id_conflict", order_id=found.pk, number=found.number,
         )
-    return order
+    return Order.objects.select_related("status", "customer").get(pk=found.pk)
 
 
-def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str) -> Placed:
-    customer = _find_or_create_counterparty(data.customer)
+def _intake_status(source: str) -> StatusDefinition:
+    """S6: a site order starts in the status the shop chose; any other in «pending approval»."""
+    code = rules.StatusCode.PENDING_APPROVAL
     if source == rules.OrderSource.SITE:
-        status = ShopSettings.current().default_site_status
-    else:
-        status = StatusDefinition.objects.get(pk=rules.StatusCode.PENDING_APPROVAL)
+        chosen = rows.first(ShopSettings, ("id", "default_site_status_id"), id=1)
+        code = chosen.default_site_status_id if chosen else ShopSettings.current().default_site_status_id
+    return rows.first(StatusDefinition, ("code", "name_ru", "name_en"), code=code)
+
+
+def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str, status: StatusDefinition) -> Placed:
+    customer = _find_or_create_counterparty(data.customer)
     totals = _totals(data.items, data.delivery.price)
     now = timezone.now()
     number = next_order_number()
-    order = Order.objects.create(
+    order = rows.insert(Order(
         number=number, source=source, external_id=data.external_id, intake_fingerprint=fingerprint,
         customer=customer, customer_name=data.customer.name, customer_email=data.customer.email or "",
         customer_phone=data.customer.phone or "",
         search_text=rules.search_text(number, data.customer.name, data.customer.email or "", data.customer.phone or ""),
-        status=status, items_total=totals.items_total,
+        status=status, items_total=totals.items_total, status_changed_at=now,
         delivery_price=totals.delivery_price, total=totals.total, delivery_method=data.delivery.method,
         delivery_address=data.delivery.address, comment=data.comment, created_at=now, updated_at=now,
-    )
-    items = OrderItem.objects.bulk_create(_item_rows(order, data.items))
+    ))
+    items = rows.insert_many(_item_rows(order, data.items))
     events.record(order, "order.created", actor, {
         "source": source, "status": status.code, "total": str(totals.total), "items": len(data.items),
     })

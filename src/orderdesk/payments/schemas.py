@@ -2,9 +2,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from ninja import Field, Schema
+from ninja import Field
 from pydantic import AfterValidator, StringConstraints
 
+from orderdesk.core.schemas import Schema
 from orderdesk.orders.rules import KOPECK
 from orderdesk.orders.schemas import CustomerIn, ItemIn, Money, OrderSummaryOut
 

@@ -1,0 +1,109 @@
+"""SQLite with writers queued outside SQLite.
+
+SQLite admits one writer at a time. A writer that finds the lock taken waits in SQLite's busy
+handler, which sleeps in growing steps (1, 2, 5 … 100 ms) and does not wake when the lock frees:
+with eight threads writing, most of the time went to those sleeps (intake p99 over a second).
+Here every transaction first takes this process's writer lock, then an advisory lock on a file
+beside the database, so writers of all processes queue and go in as soon as the previous one
+commits. Reads never queue (WAL).
+"""
+
+import fcntl
+import os
+import threading
+import time
+
+from django.db import OperationalError
+from django.db.backends.sqlite3 import base
+
+_gates: dict[str, "WriterGate"] = {}
+_gates_lock = threading.Lock()
+
+
+class WriterGate:
+    """One writing transaction at a time for a database file, across threads and processes."""
+
+    def __init__(self, lock_path: str):
+        self.lock_path = lock_path
+        self.thread_lock = threading.Lock()
+        self.fd: int | None = None
+        self.pid: int | None = None
+
+    def _file(self) -> int:
+        if self.pid != os.getpid():  # a forked child must not share its parent's lock
+            self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.pid = os.getpid()
+        return self.fd
+
+    def acquire(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        if not self.thread_lock.acquire(timeout=timeout):
+            raise OperationalError("database is locked")
+        try:
+            fd, pause = self._file(), 0.0002
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise OperationalError("database is locked") from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.002)
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.thread_lock.release()
+
+
+def gate_for(path: str) -> WriterGate:
+    path = os.path.abspath(path)
+    with _gates_lock:
+        return _gates.setdefault(path, WriterGate(f"{path}.writer-lock"))
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    holds_gate = False
+
+    @property
+    def gate(self) -> WriterGate | None:
+        if self.is_in_memory_db():
+            return None
+        return gate_for(str(self.settings_dict["NAME"]))
+
+    def _start_transaction_under_autocommit(self):
+        gate = self.gate
+        if gate is not None and not self.holds_gate:
+            gate.acquire(float(self.settings_dict["OPTIONS"].get("timeout", 20)))
+            self.holds_gate = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_gate()
+            raise
+
+    def _release_gate(self):
+        if self.holds_gate:
+            self.holds_gate = False
+            self.gate.release()
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self._release_gate()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self._release_gate()
+
+    def _close(self):
+        try:
+            return super()._close()
+        finally:
+            self._release_gate()
