@@ -1,13 +1,12 @@
 """The rows one site order writes, with plain SQL in one transaction (sqlite3 or psycopg): the
 counterparty (found or made), the order number counter, the order, its items, the «order.created»
-event, the customer's notification, the outbox message and its task row — the same tables and rows
+event, the customer's notification and the outbox message — the same tables and rows
 `POST /api/v1/orders` writes. Used by the HTTP ceiling (ceiling_app.py) and the storage limit."""
 
 import hashlib
 import json
 import sqlite3
 import threading
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -102,15 +101,8 @@ def write_order(conn, raw: bytes) -> int:
                       "VALUES (%s, %s, %s, %s)"), (now, customer_id, order_id, event_id))
         # Written as already delivered, so the product's worker does not pick them up later.
         cur.execute(q("INSERT INTO core_outboxmessage (topic, payload, state, attempts, next_attempt_at, last_error, "
-                      "created_at) VALUES ('orders.customer_email', %s, 'done', 0, %s, '', %s) RETURNING id"),
+                      "created_at) VALUES ('orders.customer_email', %s, 'done', 0, %s, '', %s)"),
                     (json.dumps({"event_id": event_id}), now, now))
-        message_id = cur.fetchone()[0]
-        cur.execute(q("INSERT INTO django_tasks_database_dbtaskresult (id, args_kwargs, priority, task_path, queue_name, "
-                      "backend_name, run_after, enqueued_at, return_value, exception_class_path, traceback, worker_ids, "
-                      "status) VALUES (%s, %s, 0, 'orderdesk.core.tasks.deliver_outbox_message', 'default', 'default', "
-                      "%s, %s, 'null', '', '', '[]', 'SUCCESSFUL')"),
-                    (uuid.uuid4().hex if is_sqlite else str(uuid.uuid4()),
-                     json.dumps({"args": [message_id], "kwargs": {}}), now, now))
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")

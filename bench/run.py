@@ -220,7 +220,7 @@ class Database:
         process = subprocess.Popen(
             [PY, "-m", "gunicorn", "ceiling_app:application", "--chdir", str(BENCH), "--bind", f"127.0.0.1:{port}",
              "--workers", str(WORKERS), "--threads", str(THREADS), "--worker-class", "gthread",
-             "--access-logfile", "/dev/null", "--graceful-timeout", "10"],
+             "--graceful-timeout", "10"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(port, "/")
         return process
@@ -498,14 +498,17 @@ def bench_list(db: Database, port: int) -> dict:
     window_from = start + timedelta(days=150)
     window_to = window_from + timedelta(days=30)
     step = timedelta(days=SPAN_DAYS) / N_LIST
-    deep_cursor = first_id + int((window_from + timedelta(days=15) - start) / step)
+    def cursor_at(i: int) -> str:  # the cursor the list gives out after row i: creation (µs) and id
+        return f"{(start + step * i - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)}_{first_id + i}"
+
+    deep_cursor = cursor_at(int((window_from + timedelta(days=15) - start) / step))
     filters = {"status": "agreed", "created_from": window_from.isoformat(), "created_to": window_to.isoformat(),
                "limit": 50}
     queries = {
         "first_page": {"limit": 50},
         "filtered_first_page": filters,
-        "filtered_deep_page": {**filters, "cursor": str(deep_cursor)},
-        "deep_page": {"limit": 50, "cursor": str(first_id + N_LIST // 10)},
+        "filtered_deep_page": {**filters, "cursor": deep_cursor},
+        "deep_page": {"limit": 50, "cursor": cursor_at(N_LIST // 10)},
     }
     server = db.serve(port)
     try:

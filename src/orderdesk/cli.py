@@ -34,9 +34,10 @@ def cmd_serve(args) -> int:
         sys.executable, "-m", "gunicorn", "orderdesk.wsgi:application",
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.workers), "--threads", str(args.threads),
-        "--worker-class", "gthread", "--access-logfile", "-" if args.access_log else "/dev/null",
-        "--graceful-timeout", "10",
+        "--worker-class", "gthread", "--graceful-timeout", "10",
     ]
+    if args.access_log:
+        web += ["--access-logfile", "-"]
     worker = [sys.executable, "-m", "orderdesk.cli", "worker"]
     commands = [worker, web]
     if sandbox := _sandbox_acquirer_command(args):

@@ -8,30 +8,36 @@ what the ORM would write. No signals are sent: nothing in orderdesk listens to t
 
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
+
+
+def _connection():
+    """The thread's connection itself, not the proxy: every field asks it for its adapter."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 @cache
 def _statement(model: type[Model]) -> tuple[str, str, tuple]:
     meta = model._meta
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
-    quote = connection.ops.quote_name
+    quote = _connection().ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
     return sql, f"{sql} RETURNING {quote(meta.pk.column)}", fields
 
 
-def _values(obj: Model, fields: tuple) -> list:
+def _values(obj: Model, fields: tuple, connection) -> list:
     return [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
 
 
 def insert(obj: Model) -> Model:
     """INSERT one row in the caller's transaction; sets and returns the object with its pk."""
     _, returning, fields = _statement(type(obj))
+    connection = _connection()
     with connection.cursor() as cursor:
-        cursor.execute(returning, _values(obj, fields))
+        cursor.execute(returning, _values(obj, fields, connection))
         obj.pk = cursor.fetchone()[0]
     obj._state.adding, obj._state.db = False, connection.alias
     return obj
@@ -41,14 +47,15 @@ def insert_many(objs: list[Model]) -> list[Model]:
     """INSERT rows of one model in one executemany; their pks are not read back."""
     if objs:
         sql, _, fields = _statement(type(objs[0]))
+        connection = _connection()
         with connection.cursor() as cursor:
-            cursor.executemany(sql, [_values(obj, fields) for obj in objs])
+            cursor.executemany(sql, [_values(obj, fields, connection) for obj in objs])
     return objs
 
 
 @cache
 def _lookup(model: type[Model], fields: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    meta, quote = model._meta, connection.ops.quote_name
+    meta, quote = model._meta, _connection().ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
     where = " AND ".join(f"{quote(meta.get_field(key).column)} = %s" if key[0] != "!" else
                          f"{quote(meta.get_field(key[1:]).column)} IS NULL" for key in keys)
@@ -63,6 +70,7 @@ def first(model: type[Model], fields: tuple[str, ...], *, null: tuple[str, ...] 
     if len(attnames) != len(fields):
         raise ValueError(f"not attribute names of {model.__name__}: {set(fields) - set(attnames)}")
     sql = _lookup(model, attnames, (*equals, *(f"!{name}" for name in null)))
+    connection = _connection()
     with connection.cursor() as cursor:
         cursor.execute(sql, list(equals.values()))
         row = cursor.fetchone()

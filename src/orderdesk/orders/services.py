@@ -1,7 +1,9 @@
 """The only code that changes orders. One transaction per use case: lock, check the rule, write
 the change and its event (with what the event owes: notification, e-mail) — all or nothing."""
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -376,13 +378,35 @@ def get_order(actor: Actor, order_id: int) -> Order:
     return order
 
 
+_CURSOR = re.compile(r"^(\d{1,16})_(\d{1,19})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def encode_cursor(order: Order) -> str:
-    return str(order.pk)
+    """Where the next page starts: the last order's creation time (whole microseconds since 1970,
+    counted without floats so no row is skipped or repeated) and id."""
+    return f"{(order.created_at - _EPOCH) // _MICROSECOND}_{order.pk}"
+
+
+def _after_cursor(cursor: str) -> Q:
+    not_ours = InvalidInput({"cursor": [str(_("Not a cursor this list gave out."))]})
+    if (match := _CURSOR.match(cursor)) is None:
+        raise not_ours
+    try:
+        created = _EPOCH + int(match[1]) * _MICROSECOND
+    except OverflowError:
+        raise not_ours from None
+    # The first condition bounds the index range; the second drops the cursor's own instant's rows up to it.
+    return Q(created_at__lte=created) & (Q(created_at__lt=created) | Q(pk__lt=int(match[2])))
 
 
 def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], str | None]:
-    """S2: newest first, keyset-paged by id so a page is as fast at the millionth order as at the first."""
-    orders = visible_orders(actor).filter(deletion_mark=filters.marked).select_related("status")
+    """S2: newest first, keyset-paged on (created, id) so a page is as fast at the millionth order as
+    at the first, and a status or payment filter with a date range walks one index in order."""
+    # Statuses come by a second, tiny query: joined, they tempt SQLite's planner to start from the
+    # status table and sort the whole list (0.4 s at a million orders) instead of walking an index.
+    orders = visible_orders(actor).filter(deletion_mark=filters.marked).prefetch_related("status")
     if filters.status:
         orders = orders.filter(status_id=filters.status)
     if filters.payment_status:
@@ -394,10 +418,8 @@ def list_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order], s
     if filters.q:
         orders = orders.filter(_search(filters.q))
     if filters.cursor:
-        if not filters.cursor.isdigit():
-            raise InvalidInput({"cursor": [str(_("Not a cursor this list gave out."))]})
-        orders = orders.filter(pk__lt=int(filters.cursor))
-    page = list(orders.order_by("-pk")[: filters.limit + 1])
+        orders = orders.filter(_after_cursor(filters.cursor))
+    page = list(orders.order_by("-created_at", "-pk")[: filters.limit + 1])
     next_cursor = encode_cursor(page[filters.limit - 1]) if len(page) > filters.limit else None
     return page[: filters.limit], next_cursor
 
