@@ -8,7 +8,7 @@ from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from orderdesk.core import outbox
+from orderdesk.core import outbox, rows
 from orderdesk.core.models import OutboxMessage
 from orderdesk.orders.events import CUSTOMER_EMAIL_TOPIC
 from orderdesk.orders.models import Order, OrderEvent, StatusDefinition
@@ -17,7 +17,7 @@ from orderdesk.orders.models import Order, OrderEvent, StatusDefinition
 def _status_name(code: str | None) -> str:
     if code is None:
         return "—"
-    definition = StatusDefinition.objects.filter(pk=code).first()
+    definition = rows.first(StatusDefinition, ("code", "name_ru", "name_en"), code=code)
     return definition.name() if definition else code
 
 
