@@ -164,3 +164,38 @@ def test_b06_a_message_already_delivered_is_not_sent_again_when_its_job_runs_twi
     assert len(smtp_server.messages) == 1
     message.refresh_from_db()
     assert (message.state, message.attempts) == (OutboxMessage.State.DONE, 1)
+
+
+def test_b06_the_relay_delivers_every_due_message_oldest_first_and_a_failure_holds_up_no_other(
+        db, smtp_server, site_actor, monkeypatch):
+    for n in range(5):
+        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
+    messages = list(OutboxMessage.objects.order_by("pk"))
+    real_handler = outbox._handlers[messages[0].topic]
+
+    def failing_for_the_second(message):
+        if message.pk == messages[1].pk:
+            raise ConnectionError("the mail server hung up")
+        return real_handler(message)
+
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, failing_for_the_second)
+
+    assert outbox.deliver_due(limit=3) == 3
+    assert outbox.deliver_due() == 2
+    assert outbox.deliver_due() == 0  # the failed one waits for its retry time
+
+    assert [m["To"] for m in smtp_server.wait_for(4)] == [f"buyer{n}@example.com" for n in (0, 2, 3, 4)]
+    states = dict(OutboxMessage.objects.values_list("pk", "state"))
+    assert states[messages[1].pk] == OutboxMessage.State.PENDING
+    assert [states[m.pk] for m in messages if m.pk != messages[1].pk] == [OutboxMessage.State.DONE] * 4
+
+
+def test_b06_a_message_claimed_by_one_relay_is_not_taken_by_another(db, smtp_server, site_actor):
+    _place(site_actor, email="anna@example.com")
+    message = OutboxMessage.objects.get()
+    [claimed] = outbox._claim([message.pk])
+
+    assert outbox._claim([message.pk]) == []
+    assert outbox.deliver_due() == 0
+    assert outbox._send(claimed) == "done"
+    assert len(smtp_server.wait_for(1)) == 1

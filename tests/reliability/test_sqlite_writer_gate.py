@@ -1,0 +1,125 @@
+"""B6 on SQLite: writers queue at the gate beside the database file (orderdesk/core/sqlite), across
+threads and processes; a rolled-back, failed or killed holder never leaves the gate shut."""
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from django.db import OperationalError
+
+from orderdesk.core.sqlite.base import WriterGate
+
+HOLD_IN_CHILD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def gate(tmp_path):
+    return WriterGate(str(tmp_path / "db.sqlite3.writer-lock"))
+
+
+def _holder(lock_path) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", HOLD_IN_CHILD, lock_path], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "holding"
+    return child
+
+
+def test_b06_writers_of_one_process_go_through_the_gate_one_at_a_time_in_turn(gate):
+    inside, most_inside, order = [0], [0], []
+    lock = threading.Lock()
+
+    def write(n):
+        gate.acquire(timeout=10)
+        try:
+            with lock:
+                inside[0] += 1
+                most_inside[0] = max(most_inside[0], inside[0])
+            time.sleep(0.01)
+            order.append(n)
+            with lock:
+                inside[0] -= 1
+        finally:
+            gate.release()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert most_inside[0] == 1
+    assert sorted(order) == list(range(8))
+
+
+def test_b06_a_writer_waits_while_another_process_holds_the_gate_and_enters_when_it_dies(gate):
+    child = _holder(gate.lock_path)
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            gate.acquire(timeout=0.3)
+        child.send_signal(signal.SIGKILL)  # killed mid-transaction: the kernel frees its lock
+        child.wait(10)
+        started = time.monotonic()
+        gate.acquire(timeout=5)
+        gate.release()
+        assert time.monotonic() - started < 1
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_b06_a_writer_that_timed_out_leaves_the_gate_usable_by_the_next_thread(gate):
+    child = _holder(gate.lock_path)
+    try:
+        with pytest.raises(OperationalError):
+            gate.acquire(timeout=0.2)
+    finally:
+        child.kill()
+        child.wait()
+    entered = []
+    thread = threading.Thread(target=lambda: (gate.acquire(timeout=5), entered.append(True), gate.release()))
+    thread.start()
+    thread.join(10)
+    assert entered == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_b06_a_rolled_back_transaction_opens_the_gate_for_the_next_writer():
+    from django.db import connection, transaction
+
+    from orderdesk.core.models import Counter
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the writer gate is SQLite's; PostgreSQL queues writers itself (this test runs in the SQLite pass)")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo):
+        with transaction.atomic():
+            Counter.objects.create(name="gate-test", value=1)
+            raise Undo
+    assert connection.holds_gate is False
+
+    done = []
+
+    def other_thread_writes():
+        from django.db import connection as own
+
+        with transaction.atomic():
+            Counter.objects.create(name="gate-test", value=2)
+        done.append(own.holds_gate)
+        own.close()
+
+    thread = threading.Thread(target=other_thread_writes)
+    thread.start()
+    thread.join(10)
+    assert done == [False]
+    assert list(Counter.objects.filter(name="gate-test").values_list("value", flat=True)) == [2]
