@@ -95,7 +95,7 @@ def test_b06_a_payment_rolled_back_after_it_was_taken_leaves_neither_payment_nor
 def test_b06_a_receipt_that_cannot_be_written_takes_the_payment_down_with_it(cashier, place, registers):
     order = place()
 
-    with mock.patch.object(fiscal.ReceiptLine.objects, "bulk_create", side_effect=IntegrityError("disk full")):
+    with mock.patch("orderdesk.core.rows.insert_many", side_effect=IntegrityError("disk full")):  # the receipt's lines
         with pytest.raises(IntegrityError):
             pay(cashier, order, "300.00", registers.desk)
 

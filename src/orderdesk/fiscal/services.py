@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from orderdesk.core import outbox
+from orderdesk.core import outbox, rows
 from orderdesk.core.actors import SYSTEM, Actor
 from orderdesk.core.errors import Conflict
 from orderdesk.fiscal import rules
@@ -88,7 +88,7 @@ def write_receipts(
 
     written = []
     for draft in drafts:
-        receipt = Receipt.objects.create(
+        receipt = rows.insert(Receipt(
             uuid=str(uuidlib.uuid4()), order=order, entry=entry, register=register, shift=shift,
             purpose=draft.purpose, settlement=draft.settlement, total=draft.total,
             cash=draft.payments.get(PaymentForm.CASH, rules.ZERO),
@@ -98,8 +98,8 @@ def write_receipts(
             taxation=register.taxation, electronically=electronically,
             buyer_contact=buyer.contact if electronically else "", buyer_name=buyer.name, buyer_inn=buyer.inn,
             cashier=cashier,
-        )
-        ReceiptLine.objects.bulk_create([
+        ))
+        rows.insert_many([
             ReceiptLine(receipt=receipt, position=n, name=line.name, quantity=line.quantity, price=line.price,
                         amount=line.amount, payment_method=line.payment_method, subject=line.subject, vat=line.vat,
                         vat_amount=line.vat_amount, measure=line.measure)

@@ -177,9 +177,15 @@ def _touch(order: Order, fields: list[str]) -> None:
 def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
     """S5, S9: move an order along its lifecycle; a move the rules forbid is a conflict."""
     actor.require(Permission.ORDERS_SET_STATUS)
-    if not StatusDefinition.objects.filter(pk=status_code).exists():
+    return move_locked(actor, _locked(order_id), status_code)
+
+
+def move_locked(actor: Actor, order: Order, status_code: str) -> Order:
+    """set_status for an order the caller has locked in its transaction."""
+    actor.require(Permission.ORDERS_SET_STATUS)
+    target = rows.first(StatusDefinition, ("code", "hands_over_goods"), code=status_code)
+    if target is None:
         raise InvalidInput({"status": [str(_("Unknown status."))]})
-    order = _locked(order_id)
     current = order.status_id
     if current == status_code:
         return order
@@ -188,7 +194,7 @@ def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
     order.status_id = status_code
     order.status_changed_at = timezone.now()
     fields = ["status", "status_changed_at"]
-    if order.handed_over_at is None and StatusDefinition.objects.filter(pk=status_code, hands_over_goods=True).exists():
+    if order.handed_over_at is None and target.hands_over_goods:
         order.handed_over_at = order.status_changed_at
         fields.append("handed_over_at")
     _touch(order, fields)

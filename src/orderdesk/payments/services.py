@@ -90,8 +90,8 @@ def refresh_payment_status(order: Order) -> tuple[str, str]:
     return before, order.payment_status
 
 
-def settings_for(register: Register | None) -> fiscal.Settings:
-    shop = ShopSettings.current()
+def settings_for(register: Register | None, shop: ShopSettings | None = None) -> fiscal.Settings:
+    shop = shop or ShopSettings.current()
     return fiscal.Settings(itemized_final=register.itemized_final if register else True,
                            prepayment_style=fiscal.PrepaymentStyle(shop.prepayment_style))
 
@@ -121,26 +121,28 @@ def cash_desk(register_id: int) -> tuple[Register, Shift]:
     return register, shift
 
 
-def _register_for(register_id: int | None) -> tuple[Register, Shift, bool]:
+def _register_for(register_id: int | None, desk: tuple[Register, Shift] | None = None) -> tuple[Register, Shift, bool]:
     """A cash desk prints on paper in its open shift; with none named, the online register sends
-    an e-receipt (its shift opens itself). Returns (register, shift, online)."""
+    an e-receipt (its shift opens itself). Returns (register, shift, online). `desk`: the cash desk
+    and shift the caller already checked, so they are not read again."""
     if register_id is not None:
-        register, shift = cash_desk(register_id)
+        register, shift = desk if desk and desk[0].pk == register_id else cash_desk(register_id)
         return register, shift, False
     register = receipts.online_register()
     return register, receipts.ensure_online_shift(register), True
 
 
 def _write_owed(actor: Actor, order: Order, state: fiscal.OrderState, change: fiscal.Change,
-                register_id: int | None, *, entry: PaymentEntry | None = None) -> list[Receipt]:
+                register_id: int | None, *, entry: PaymentEntry | None = None,
+                desk: tuple[Register, Shift] | None = None) -> list[Receipt]:
     """Compose what the change owes and write it on the cash desk named (or the online register).
     A register is looked for only when a receipt is owed: a shop that takes only companies' bank
     transfers (B5) needs none."""
-    today = timezone.localdate()
-    if not fiscal.receipts_owed(state, change, today, settings_for(None)):
+    today, shop = timezone.localdate(), ShopSettings.current()
+    if not fiscal.receipts_owed(state, change, today, settings_for(None, shop)):
         return []
-    register, shift, online = _register_for(register_id)
-    drafts = fiscal.receipts_owed(state, change, today, settings_for(register))
+    register, shift, online = _register_for(register_id, desk)
+    drafts = fiscal.receipts_owed(state, change, today, settings_for(register, shop))
     sbp = isinstance(change, fiscal.Payment | fiscal.Refund | fiscal.QuickSale) and change.method == PayMethod.SBP
     return receipts.write_receipts(
         order, drafts, register=register, shift=shift, entry=entry, cashier=actor.label,
@@ -218,10 +220,12 @@ def _document_number() -> str:
 
 
 def _post_money(actor: Actor, order: Order, document: Document, *, register_id: int | None,
-                settle_in_full: bool = False, mail_customer: bool = True) -> MoneyResult:
-    """The common path of every payment and refund: ledger entry, owed receipts, status, events."""
+                settle_in_full: bool = False, mail_customer: bool = True, state: fiscal.OrderState | None = None,
+                desk: tuple[Register, Shift] | None = None) -> MoneyResult:
+    """The common path of every payment and refund: ledger entry, owed receipts, status, events.
+    `state`: the order's money as the caller just read it under the lock, if it did."""
     method, payer = PayMethod(document.method), PayerKind(document.payer_kind)
-    state = replace(fiscal_state(order), payer=payer)  # B5 asks who paid this money, not who ordered
+    state = replace(state or fiscal_state(order), payer=payer)  # B5 asks who paid this money, not who ordered
     is_refund = document.kind == Document.Kind.REFUND
     entry = PaymentEntry.objects.create(
         order=order, document=document, is_refund=is_refund, amount=document.amount, method=method,
@@ -229,7 +233,7 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register_id: 
     )
     change = (fiscal.Refund(document.amount, method) if is_refund
               else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
-    written = _write_owed(actor, order, state, change, register_id, entry=entry)
+    written = _write_owed(actor, order, state, change, register_id, entry=entry, desk=desk)
     document.state, document.posted_at = Document.State.POSTED, timezone.now()
     document.save(update_fields=["state", "posted_at"])
     before, after = refresh_payment_status(order)
@@ -263,7 +267,8 @@ def take_payment(actor: Actor, order_id: int, *, register_id: int, amount: Decim
     sbp = None
     if method == PayMethod.SBP:
         # Every question and refusal comes before the buyer is charged, not after.
-        _check_payment(_locked_order(order_id, lock=False), register_id, amount, settle)
+        cash_desk(register_id)
+        _check_payment(_locked_order(order_id, lock=False), amount, settle)
         sbp = _charge_sbp(amount, idempotency_key, f"order {order_id}")
     try:
         with transaction.atomic():
@@ -285,9 +290,10 @@ def _charge_sbp(amount: Decimal, idempotency_key: str | None, what: str) -> Acqu
     return payment
 
 
-def _check_payment(order: Order, register_id: int, amount: Decimal, settle: rules.SettleChoice | None) -> bool:
-    """B8, the amount, R8's question; returns whether the payment settles the order in full."""
-    cash_desk(register_id)
+def _check_payment(order: Order, amount: Decimal,
+                   settle: rules.SettleChoice | None) -> tuple[bool, fiscal.OrderState]:
+    """The amount and R8's question (the caller checked the cash desk's shift, B8); returns whether
+    the payment settles the order in full, and the order's money as read for the check."""
     if order.status.is_final:
         raise Conflict(_("The order is «%(status)s»: it takes no more payments.") % {"status": order.status.name()},
                        code="order_final", status=order.status_id)
@@ -307,22 +313,23 @@ def _check_payment(order: Order, register_id: int, amount: Decimal, settle: rule
         settle_in_full = settle == rules.SettleChoice.YES
         if settle_in_full:
             orders.require_transition(order, StatusCode.ISSUED)
-    return settle_in_full
+    return settle_in_full, state
 
 
 def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp) -> MoneyResult:
-    register, _shift = cash_desk(register_id)
+    register, shift = cash_desk(register_id)
     order = _locked_order(order_id)
     if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed  # a twin call with the same key finished while this one waited for the lock
-    settle_in_full = _check_payment(order, register_id, amount, settle)
+    settle_in_full, state = _check_payment(order, amount, settle)
     document = Document.objects.create(
         number=_document_number(), order=order, amount=amount, method=method, register=register,
         kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
         acquirer_payment_id=sbp.id if sbp else "",
     )
-    result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full)
+    result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full, state=state,
+                         desk=(register, shift))
     if settle_in_full:
         orders.set_status(actor, order.pk, StatusCode.ISSUED)
     return result
@@ -405,7 +412,7 @@ def change_status(actor: Actor, order_id: int, status: str, *, choice: rules.Iss
     if status == StatusCode.CLOSED and order.payment_status == PaymentStatus.OVERPAID:
         raise Conflict(_("The order is overpaid: refund the surplus before closing it."), code="refund_required",
                        paid=str(order.paid_amount))
-    order = orders.set_status(actor, order.pk, status)
+    order = orders.move_locked(actor, order, status)
     return StatusResult(order, True, written)
 
 
