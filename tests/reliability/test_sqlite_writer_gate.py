@@ -123,3 +123,30 @@ def test_b06_a_rolled_back_transaction_opens_the_gate_for_the_next_writer():
     thread.join(10)
     assert done == [False]
     assert list(Counter.objects.filter(name="gate-test").values_list("value", flat=True)) == [2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_b06_a_write_outside_a_transaction_also_queues_at_the_gate():
+    from django.db import connection
+
+    from orderdesk.core.models import Counter
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the writer gate is SQLite's; PostgreSQL queues writers itself (this test runs in the SQLite pass)")
+    Counter.objects.create(name="gate-test", value=1)
+    options = connection.settings_dict["OPTIONS"]
+    child = _holder(connection.gate.lock_path)
+    try:
+        original, options["timeout"] = options["timeout"], 0.3
+        try:
+            with pytest.raises(OperationalError, match="database is locked"):
+                Counter.objects.filter(name="gate-test").update(value=2)
+        finally:
+            options["timeout"] = original
+    finally:
+        child.kill()
+        child.wait()
+
+    assert Counter.objects.filter(name="gate-test").update(value=3) == 1
+    assert connection.holds_gate is False
+    assert Counter.objects.get(name="gate-test").value == 3

@@ -3,18 +3,20 @@
 SQLite admits one writer at a time. A writer that finds the lock taken waits in SQLite's busy
 handler, which sleeps in growing steps (1, 2, 5 … 100 ms) and does not wake when the lock frees:
 with eight threads writing, most of the time went to those sleeps (intake p99 over a second).
-Here every transaction first takes this process's writer lock, then an advisory lock on a file
-beside the database, so writers of all processes queue and go in as soon as the previous one
-commits. Reads never queue (WAL).
+Here every transaction, and every write made outside one, first takes this process's writer lock,
+then an advisory lock on a file beside the database, so writers of all processes queue and go in
+as soon as the previous one commits. Reads never queue (WAL).
 """
 
 import fcntl
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
+from django.utils.functional import cached_property
 
 _gates: dict[str, "WriterGate"] = {}
 _gates_lock = threading.Lock()
@@ -65,30 +67,71 @@ def gate_for(path: str) -> WriterGate:
         return _gates.setdefault(path, WriterGate(f"{path}.writer-lock"))
 
 
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+class GatedCursor(base.SQLiteCursorWrapper):
+    """A write made outside a transaction (autocommit) takes the gate for its one statement, so it
+    never holds SQLite's lock while a writer at the gate sleeps in the busy handler."""
+
+    database: "DatabaseWrapper"
+
+    def execute(self, query, params=None):
+        if not self.database.lone_write(query):
+            return super().execute(query, params)
+        with self.database.gate_held():
+            return super().execute(query, params)
+
+    def executemany(self, query, param_list):
+        if not self.database.lone_write(query):
+            return super().executemany(query, param_list)
+        with self.database.gate_held():
+            return super().executemany(query, param_list)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     holds_gate = False
 
-    @property
+    @cached_property
     def gate(self) -> WriterGate | None:
         if self.is_in_memory_db():
             return None
         return gate_for(str(self.settings_dict["NAME"]))
 
-    def _start_transaction_under_autocommit(self):
-        gate = self.gate
-        if gate is not None and not self.holds_gate:
-            gate.acquire(float(self.settings_dict["OPTIONS"].get("timeout", 20)))
+    def create_cursor(self, name=None):
+        cursor = self.connection.cursor(factory=GatedCursor)
+        cursor.database = self
+        return cursor
+
+    def lone_write(self, query: str) -> bool:
+        return (self.autocommit and not self.holds_gate and self.gate is not None
+                and query.lstrip()[:6].upper() in WRITES)
+
+    def _acquire_gate(self):
+        if self.gate is not None and not self.holds_gate:
+            self.gate.acquire(float(self.settings_dict["OPTIONS"].get("timeout", 20)))
             self.holds_gate = True
-        try:
-            super()._start_transaction_under_autocommit()
-        except BaseException:
-            self._release_gate()
-            raise
 
     def _release_gate(self):
         if self.holds_gate:
             self.holds_gate = False
             self.gate.release()
+
+    @contextmanager
+    def gate_held(self):
+        self._acquire_gate()
+        try:
+            yield
+        finally:
+            self._release_gate()
+
+    def _start_transaction_under_autocommit(self):
+        self._acquire_gate()
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_gate()
+            raise
 
     def _commit(self):
         try:
