@@ -27,9 +27,6 @@ def cmd_migrate(args) -> int:
     return 0
 
 
-WORKER_NICENESS = 10
-
-
 def cmd_serve(args) -> int:
     """The web server and the background worker together, stopped together."""
     env = os.environ.copy()
@@ -108,9 +105,6 @@ def _sandbox_acquirer_command(args) -> list[str] | None:
 
 
 def cmd_worker(args) -> int:
-    # Background work (e-mails, receipts of online payments, sweeps) yields the CPU to the web
-    # server's requests: under a burst it falls behind for a while and catches up after.
-    os.nice(WORKER_NICENESS)
     _setup_django()
     from orderdesk.worker import run_worker
 
