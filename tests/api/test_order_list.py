@@ -251,6 +251,25 @@ def test_s02_paging_keeps_the_filters(manager, manager_actor, place):
     assert pages == [[agreed[2].pk, agreed[1].pk], [agreed[0].pk]]
 
 
+def test_s02_orders_made_in_the_same_microsecond_are_each_walked_once_newest_id_first(manager, place):
+    orders = [place() for _ in range(5)]
+    same_moment = orders[0].created_at.replace(microsecond=999_999)  # a float would round this one
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(created_at=same_moment)
+
+    pages = walk(manager, {"limit": 2})
+
+    assert pages == [[orders[4].pk, orders[3].pk], [orders[2].pk, orders[1].pk], [orders[0].pk]]
+
+
+@pytest.mark.parametrize("cursor", ["99999999999999999_1", "1_" + "9" * 19])
+def test_s02_a_cursor_beyond_any_date_or_id_is_a_422_not_a_500(manager, place, cursor):
+    place()
+
+    body = assert_error(manager.get(ORDERS, {"cursor": cursor}), 422, "validation_error")
+
+    assert list(body["fields"]) == ["cursor"]
+
+
 @pytest.mark.parametrize("cursor", ["abc", "-5", "1.5", "MTI=", "x" * 41])
 def test_s02_a_cursor_the_list_did_not_give_out_is_a_422(manager, place, cursor):
     place()

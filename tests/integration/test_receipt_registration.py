@@ -7,7 +7,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -126,6 +126,28 @@ def test_b06_the_worker_registers_the_receipt_written_with_the_payment(cashier, 
     assert f"&s=300.00&fn={receipt.fn_number}&i=1&fp={row.fiscal_sign}&n=1" in receipt.qr_string
     event = OrderEvent.objects.filter(order=order, code="receipt.registered").get()
     assert (event.payload["receipt_id"], event.payload["fd_number"]) == (receipt.pk, 1)
+
+
+def test_b06_a_deadlock_while_recording_a_registered_receipt_is_written_again_not_left_claimed(
+        cashier, place, registers):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+    record, codes = fiscal.events.record, []
+
+    def deadlock_the_first_time(order, code, *args, **kwargs):
+        codes.append(code)
+        if len(codes) == 1:
+            raise OperationalError("deadlock detected")
+        return record(order, code, *args, **kwargs)
+
+    with mock.patch.object(fiscal.events, "record", side_effect=deadlock_the_first_time):
+        run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts, receipt.claimed_until) == (REGISTERED, 1, None)
+    assert codes == ["receipt.registered", "receipt.registered"]
+    assert OrderEvent.objects.filter(order=order, code="receipt.registered").count() == 1
+    assert journal_uuids(registers.desk) == [receipt.uuid]  # printed once
 
 
 def test_b06_an_offline_register_makes_the_receipt_wait_and_it_is_registered_once_when_back(cashier, place, registers):

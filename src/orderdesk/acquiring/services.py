@@ -33,7 +33,7 @@ LINK_EMAIL_TOPIC = "acquiring.link_email"
 
 
 def _order_for_links(order_id: int) -> Order:
-    order = Order.objects.select_for_update().select_related("customer", "status").filter(pk=order_id).first()
+    order = Order.objects.select_for_update(no_key=True).select_related("customer", "status").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order
@@ -154,7 +154,7 @@ def _outcome(source_ip: str | None, event: str, object_id: str) -> str:
 def apply_payment_state(link_id: int, payment: acquirer.Payment) -> str:
     """Apply what the acquirer says of a link's payment; idempotent under the link's lock."""
     with transaction.atomic():
-        link = PaymentLink.objects.select_for_update().get(pk=link_id)
+        link = PaymentLink.objects.select_for_update(no_key=True).get(pk=link_id)
         if link.state in (PaymentLink.State.PAID, PaymentLink.State.MISMATCH):
             return "already_applied"
         if payment.status == "canceled":

@@ -11,7 +11,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from orderdesk.core import outbox, rows
@@ -166,7 +166,7 @@ def _claim_next(register_id: int) -> Receipt | None:
     now = timezone.now()
     with transaction.atomic():
         receipt = (
-            Receipt.objects.select_for_update()
+            Receipt.objects.select_for_update(no_key=True)
             .filter(register_id=register_id, state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
             .order_by("id")
             .first()
@@ -213,21 +213,38 @@ def register_pending(register_id: int) -> int:
                 events.record(receipt.order, "receipt.failed", SYSTEM,
                               {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
             continue
-        with transaction.atomic():
-            Receipt.objects.filter(pk=receipt.pk).update(
-                state=Receipt.State.REGISTERED, claimed_until=None, last_error="", driver_state=driver_state,
-                fn_number=registration.fn_number, fd_number=registration.fd_number,
-                fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
-                registered_at=registration.registered_at, ofd_url=registration.ofd_url,
-            )
-            events.record(receipt.order, "receipt.registered", SYSTEM, {
-                "receipt_id": receipt.pk, "purpose": receipt.purpose, "total": str(receipt.total),
-                "fd_number": registration.fd_number,
-            }, mail_customer=False)
-            if receipt.electronically and "@" in receipt.buyer_contact:
-                outbox.post(RECEIPT_EMAIL_TOPIC, {"receipt_id": receipt.pk})
+        _record_registration(receipt, registration, driver_state)
         done += 1
     return done
+
+
+BOOKKEEPING_ATTEMPTS = 3
+
+
+def _record_registration(receipt: Receipt, registration, driver_state: dict) -> None:
+    """Write down what the register answered. The register already holds the receipt under its
+    uuid, so a transient database failure here (a deadlock chosen us as its victim) is simply
+    written again rather than left claimed until the sweep, minutes later."""
+    for attempt in range(1, BOOKKEEPING_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                Receipt.objects.filter(pk=receipt.pk).update(
+                    state=Receipt.State.REGISTERED, claimed_until=None, last_error="", driver_state=driver_state,
+                    fn_number=registration.fn_number, fd_number=registration.fd_number,
+                    fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
+                    registered_at=registration.registered_at, ofd_url=registration.ofd_url,
+                )
+                events.record(receipt.order, "receipt.registered", SYSTEM, {
+                    "receipt_id": receipt.pk, "purpose": receipt.purpose, "total": str(receipt.total),
+                    "fd_number": registration.fd_number,
+                }, mail_customer=False)
+                if receipt.electronically and "@" in receipt.buyer_contact:
+                    outbox.post(RECEIPT_EMAIL_TOPIC, {"receipt_id": receipt.pk})
+            return
+        except OperationalError:
+            if attempt == BOOKKEEPING_ATTEMPTS:
+                raise
+            log.warning("recording receipt %s failed (attempt %s); writing it again", receipt.uuid, attempt)
 
 
 def sweep() -> int:

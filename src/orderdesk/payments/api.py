@@ -140,7 +140,7 @@ def create_register(request: HttpRequest, body: RegisterIn):
 def update_register(request: HttpRequest, register_id: int, body: RegisterIn):
     request.auth.require(Permission.REGISTERS_MANAGE)
     with transaction.atomic():
-        register = Register.objects.select_for_update().filter(pk=register_id).first()
+        register = Register.objects.select_for_update(no_key=True).filter(pk=register_id).first()
         if register is None:
             raise NotFound(_("No such cash desk."), code="register_not_found")
         for name, value in body.model_dump().items():

@@ -97,7 +97,7 @@ def settings_for(register: Register | None, shop: ShopSettings | None = None) ->
 
 
 def _locked_order(order_id: int, *, lock: bool = True) -> Order:
-    orders_qs = Order.objects.select_for_update() if lock else Order.objects
+    orders_qs = Order.objects.select_for_update(no_key=True) if lock else Order.objects  # no_key: see orders._locked
     order = orders_qs.select_related("customer", "status").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
@@ -153,7 +153,7 @@ def _write_owed(actor: Actor, order: Order, state: fiscal.OrderState, change: fi
 @transaction.atomic
 def open_shift(actor: Actor, register_id: int) -> Shift:
     actor.require(Permission.SHIFTS)
-    register = Register.objects.select_for_update().filter(pk=register_id, active=True).first()
+    register = Register.objects.select_for_update(no_key=True).filter(pk=register_id, active=True).first()
     if register is None:
         raise NotFound(_("No such cash desk."), code="register_not_found")
     if receipts.open_shift_of(register):
@@ -197,7 +197,7 @@ def close_shift(actor: Actor, register_id: int) -> dict:
     """Z report. Receipts still waiting for the register are reported, not lost: they keep their shift."""
     actor.require(Permission.SHIFTS)
     register, shift = cash_desk(register_id)
-    shift = Shift.objects.select_for_update().get(pk=shift.pk)
+    shift = Shift.objects.select_for_update(no_key=True).get(pk=shift.pk)
     receipts.driver_for(register).close_shift(actor.label)
     shift.closed_at, shift.closed_by = timezone.now(), actor.label
     shift.z_report = shift_report(shift)
@@ -445,7 +445,7 @@ def create_document(actor: Actor, order_id: int, kind: str) -> Document:
 
 
 def _locked_document(document_id: int) -> Document:
-    document = Document.objects.select_for_update().filter(pk=document_id).first()
+    document = Document.objects.select_for_update(no_key=True).filter(pk=document_id).first()
     if document is None:
         raise NotFound(_("No such document."), code="document_not_found")
     return document
