@@ -45,8 +45,6 @@ def test_s04_mail_is_retried_while_smtp_fails_and_sent_once_it_is_back(db, setti
     try:
         settings.EMAIL_PORT = controller.port
         OutboxMessage.objects.update(next_attempt_at=timezone.now())
-        from django_tasks_db.models import DBTaskResult
-        DBTaskResult.objects.update(run_after=timezone.now())
         run_worker()
         assert len(mailbox.wait_for(1)) == 1
     finally:
@@ -136,7 +134,7 @@ def test_b06_sweep_rewakes_a_message_stuck_in_sending_and_it_is_delivered_once(d
     # A worker claimed the message and died before it sent or failed: the row stays "sending".
     OutboxMessage.objects.filter(pk=message.pk).update(
         state=OutboxMessage.State.SENDING, attempts=1, claimed_until=timezone.now() + timedelta(seconds=60))
-    run_worker()  # the job runs, finds the row claimed, and leaves it alone
+    run_worker()  # the relay finds the row claimed and leaves it alone
     assert smtp_server.messages == []
     assert outbox.sweep() == 0  # the claim has not expired yet
 
@@ -152,13 +150,13 @@ def test_b06_sweep_rewakes_a_message_stuck_in_sending_and_it_is_delivered_once(d
     assert (message.state, message.attempts, message.claimed_until) == (OutboxMessage.State.DONE, 2, None)
 
 
-def test_b06_a_message_already_delivered_is_not_sent_again_when_its_job_runs_twice(db, smtp_server, site_actor):
+def test_b06_a_message_already_delivered_is_not_sent_again_when_delivery_runs_twice(db, smtp_server, site_actor):
     _place(site_actor, email="anna@example.com")
     message = OutboxMessage.objects.get()
 
     first = outbox.deliver(message.pk)
     second = outbox.deliver(message.pk)
-    run_worker()  # the job enqueued with the message also runs
+    run_worker()  # and the relay's pass finds nothing due
 
     assert (first, second) == ("done", "not due")
     assert len(smtp_server.messages) == 1
