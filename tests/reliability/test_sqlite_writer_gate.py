@@ -11,6 +11,7 @@ import pytest
 from django.db import OperationalError
 
 from orderdesk.core.sqlite.base import WriterGate
+from tests.conftest import committed_db
 
 HOLD_IN_CHILD = """
 import fcntl, os, sys, time
@@ -90,7 +91,7 @@ def test_b06_a_writer_that_timed_out_leaves_the_gate_usable_by_the_next_thread(g
     assert entered == [True]
 
 
-@pytest.mark.django_db(transaction=True)
+@committed_db
 def test_b06_a_rolled_back_transaction_opens_the_gate_for_the_next_writer():
     from django.db import connection, transaction
 
@@ -125,7 +126,7 @@ def test_b06_a_rolled_back_transaction_opens_the_gate_for_the_next_writer():
     assert list(Counter.objects.filter(name="gate-test").values_list("value", flat=True)) == [2]
 
 
-@pytest.mark.django_db(transaction=True)
+@committed_db
 def test_b06_a_write_outside_a_transaction_also_queues_at_the_gate():
     from django.db import connection
 
@@ -150,3 +151,36 @@ def test_b06_a_write_outside_a_transaction_also_queues_at_the_gate():
     assert Counter.objects.filter(name="gate-test").update(value=3) == 1
     assert connection.holds_gate is False
     assert Counter.objects.get(name="gate-test").value == 3
+
+
+def test_b06_a_child_forked_while_the_gate_was_held_waits_for_it_and_then_gets_it(gate, monkeypatch):
+    import os
+
+    from orderdesk.core.sqlite import base as sqlite_base
+
+    monkeypatch.setitem(sqlite_base._gates, gate.lock_path, gate)
+    gate.acquire(timeout=5)  # held by this process at the fork
+    tried_r, tried_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            try:
+                gate.acquire(timeout=0.3)
+                code = 2  # it shared the parent's lock instead of waiting for it
+            except OperationalError:
+                pass
+            os.write(tried_w, b"x")
+            if code == 0:
+                try:
+                    gate.acquire(timeout=5)  # once the parent lets go
+                except OperationalError:
+                    code = 3  # the lock copied at the fork was never free
+        finally:
+            os._exit(code)
+    try:
+        os.read(tried_r, 1)
+    finally:
+        gate.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

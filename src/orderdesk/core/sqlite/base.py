@@ -29,13 +29,19 @@ class WriterGate:
         self.lock_path = lock_path
         self.thread_lock = threading.Lock()
         self.fd: int | None = None
-        self.pid: int | None = None
 
     def _file(self) -> int:
-        if self.pid != os.getpid():  # a forked child must not share its parent's lock
+        if self.fd is None:
             self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self.pid = os.getpid()
         return self.fd
+
+    def forget_parent(self) -> None:
+        """In a forked child: the parent's thread lock may have been held at the fork, and its file
+        shares the parent's lock; start afresh (closing our copy leaves the parent's lock alone)."""
+        self.thread_lock = threading.Lock()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def acquire(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -59,6 +65,16 @@ class WriterGate:
     def release(self) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.thread_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _gates_lock
+    _gates_lock = threading.Lock()
+    for gate in _gates.values():
+        gate.forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def gate_for(path: str) -> WriterGate:
