@@ -66,6 +66,13 @@ def make_due() -> None:
     DBTaskResult.objects.update(run_after=now)
 
 
+def left_claimed_by_a_dead_worker(receipt: Receipt) -> None:
+    """The receipt as a worker killed mid-registration leaves it: claimed once, the claim run out."""
+    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
+                                                 next_attempt_at=timezone.now() - timedelta(minutes=5),
+                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+
+
 def journal_uuids(register: Register) -> list[str]:
     return list(EmulatorJournal.objects.filter(register=register).order_by("fd_number").values_list("uuid", flat=True))
 
@@ -252,8 +259,7 @@ def test_b06_a_receipt_left_registering_by_a_killed_worker_is_swept_and_register
 def test_b06_a_stuck_receipt_whose_claim_expired_is_taken_by_the_next_worker_pass(cashier, place, registers):
     order = place()
     [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
-    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
-                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+    left_claimed_by_a_dead_worker(receipt)
 
     assert fiscal.register_pending(registers.desk.pk) == 1
 
@@ -408,9 +414,7 @@ def test_b06_atol_web_server_a_worker_killed_after_sending_does_not_print_the_re
     # The worker sent the task and the register printed it; the worker died before saving anything.
     fiscal.driver_for(atol_web_desk).register(fiscal.receipt_doc(receipt), {})
     assert atol_web.registered == {receipt.uuid: 1}
-    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
-                                                 next_attempt_at=timezone.now() - timedelta(minutes=5),
-                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+    left_claimed_by_a_dead_worker(receipt)
 
     assert fiscal.sweep() == 1
     run_worker()
@@ -504,9 +508,7 @@ def test_b06_atol_online_a_worker_killed_after_sending_does_not_register_the_rec
     # The worker sent the receipt and ATOL registered it; the worker died before saving ATOL's uuid.
     fiscal.driver_for(atol_online_register).register(fiscal.receipt_doc(receipt), {})
     assert atol_online.registered == {receipt.uuid: 1}
-    Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1,
-                                                 next_attempt_at=timezone.now() - timedelta(minutes=5),
-                                                 claimed_until=timezone.now() - timedelta(seconds=1))
+    left_claimed_by_a_dead_worker(receipt)
 
     assert fiscal.sweep() == 1
     run_worker()

@@ -2,15 +2,20 @@
 connection. The order's lock serializes them (on SQLite the writers queue on the database lock):
 the money adds up, nothing is paid twice or lost, and every accepted payment owes one receipt."""
 
+import threading
 import time
 from decimal import Decimal
 
+import pytest
+from django.db import connection, transaction
 
+from orderdesk.core.actors import SYSTEM
 from orderdesk.core.errors import Conflict
 from orderdesk.fiscal.models import Receipt
 from orderdesk.fiscal.rules import PayMethod, Purpose
+from orderdesk.orders import events
 from orderdesk.orders import services as orders
-from orderdesk.orders.models import Order
+from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
 from orderdesk.orders.schemas import OrderIn
 from orderdesk.payments import services as payments
 from orderdesk.payments.models import Document, PaymentEntry
@@ -60,3 +65,36 @@ def test_b06_fifty_concurrent_payments_on_one_order_never_overpay_lose_nothing_a
     assert {r.cash for r in receipts} == {SHARE}
     assert sorted(d.number for d in Document.objects.all()) == [f"Д-{n:06d}" for n in range(1, 37)]
     assert Order.objects.get(pk=order.pk).status_id == order.status_id  # settle="no": not issued
+
+
+def test_b06_an_order_locked_by_a_payment_does_not_hold_up_the_event_log_rows_that_point_at_it(site_actor):
+    """The worker's receipt bookkeeping writes an event and a notification that point at the order
+    while a payment may hold the order's lock; with FOR UPDATE the two deadlocked on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has row locks of no kind: its writers queue at the gate (this test runs in the PostgreSQL pass)")
+    order = orders.place_order(site_actor, OrderIn(**order_body())).order
+    holding, let_go = threading.Event(), threading.Event()
+
+    def payment_holding_the_lock():
+        from django.db import connection as own
+
+        with transaction.atomic():
+            orders.locked_order(order.pk)
+            holding.set()
+            let_go.wait(10)
+        own.close()
+
+    holder = threading.Thread(target=payment_holding_the_lock)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")  # a wait would fail, not hang
+            events.record(order, "receipt.registered", SYSTEM, {"total": "100.00"}, mail_customer=False)
+    finally:
+        let_go.set()
+        holder.join(10)
+
+    assert OrderEvent.objects.filter(order=order, code="receipt.registered").count() == 1
+    assert CustomerNotification.objects.filter(order=order, event__code="receipt.registered").count() == 1

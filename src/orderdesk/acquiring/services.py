@@ -24,7 +24,7 @@ from orderdesk.core.errors import Conflict, NotFound
 from orderdesk.core.rights import Permission
 from orderdesk.fiscal.rules import PayMethod
 from orderdesk.orders import events
-from orderdesk.orders.models import Order
+from orderdesk.orders import services as order_services
 from orderdesk.payments import services as payments
 
 log = logging.getLogger(__name__)
@@ -32,18 +32,11 @@ log = logging.getLogger(__name__)
 LINK_EMAIL_TOPIC = "acquiring.link_email"
 
 
-def _order_for_links(order_id: int) -> Order:
-    order = Order.objects.select_for_update(no_key=True).select_related("customer", "status").filter(pk=order_id).first()
-    if order is None:
-        raise NotFound(_("No such order."), code="order_not_found")
-    return order
-
-
 def create_link(actor: Actor, order_id: int, *, amount: Decimal | None = None, method: str = "online") -> PaymentLink:
     """R11: a link for the whole debt or a part of it, never more than the debt."""
     actor.require(Permission.DOCUMENTS)
     with transaction.atomic():
-        order = _order_for_links(order_id)
+        order = order_services.locked_order(order_id)
         if order.status.is_final:
             raise Conflict(_("The order is «%(status)s»: it takes no more payments.") % {"status": order.status.name()},
                            code="order_final", status=order.status_id)
@@ -163,7 +156,7 @@ def apply_payment_state(link_id: int, payment: acquirer.Payment) -> str:
             return "canceled"
         if payment.status != "succeeded":
             return "not_final"
-        order = _order_for_links(link.order_id)
+        order = order_services.locked_order(link.order_id)
         if payment.amount != link.amount or payment.currency != "RUB":
             link.state = PaymentLink.State.MISMATCH
             link.flag = f"paid {payment.amount} {payment.currency}, the link asked {link.amount} RUB"

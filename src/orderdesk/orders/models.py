@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from orderdesk.core import rows
 from orderdesk.orders.rules import ItemKind, OrderSource, PaymentStatus, VAT_RATE_CHOICES
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -60,6 +61,12 @@ class StatusDefinition(models.Model):
 
     def name(self, language: str | None = None) -> str:
         return self.name_en if (language or get_language() or "ru").startswith("en") else self.name_ru
+
+    @classmethod
+    def name_of(cls, code: str) -> str:
+        """A status's name in the active language; the code itself for one no longer defined."""
+        definition = rows.first(cls, ("code", "name_ru", "name_en"), code=code)
+        return definition.name() if definition else code
 
 
 class ShopSettings(models.Model):

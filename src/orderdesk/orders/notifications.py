@@ -8,17 +8,14 @@ from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from orderdesk.core import outbox, rows
+from orderdesk.core import outbox
 from orderdesk.core.models import OutboxMessage
 from orderdesk.orders.events import CUSTOMER_EMAIL_TOPIC
 from orderdesk.orders.models import Order, OrderEvent, StatusDefinition
 
 
 def _status_name(code: str | None) -> str:
-    if code is None:
-        return "—"
-    definition = rows.first(StatusDefinition, ("code", "name_ru", "name_en"), code=code)
-    return definition.name() if definition else code
+    return "—" if code is None else StatusDefinition.name_of(code)
 
 
 def money_text(amount) -> str:

@@ -160,11 +160,13 @@ def create_quick_order(actor: Actor, items: list[ItemIn], customer: CustomerIn |
     return order
 
 
-def _locked(order_id: int) -> Order:
-    # FOR NO KEY UPDATE, not FOR UPDATE: rows that others insert pointing at the order (events,
-    # notifications) check that key with KEY SHARE, which FOR UPDATE would make wait; on
-    # PostgreSQL the worker's receipt bookkeeping deadlocked with a payment that way.
-    order = Order.objects.select_for_update(no_key=True).filter(pk=order_id).first()
+def locked_order(order_id: int, *, lock: bool = True) -> Order:
+    """The order with its customer and status, locked until the caller's transaction ends
+    (`lock=False`: only read). FOR NO KEY UPDATE, not FOR UPDATE: rows that others insert pointing
+    at the order (events, notifications) check that key with KEY SHARE, which FOR UPDATE would
+    make wait; on PostgreSQL the worker's receipt bookkeeping deadlocked with a payment that way."""
+    orders = Order.objects.select_for_update(no_key=True) if lock else Order.objects
+    order = orders.select_related("customer", "status").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order
@@ -180,12 +182,11 @@ def _touch(order: Order, fields: list[str]) -> None:
 def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
     """S5, S9: move an order along its lifecycle; a move the rules forbid is a conflict."""
     actor.require(Permission.ORDERS_SET_STATUS)
-    return move_locked(actor, _locked(order_id), status_code)
+    return move_locked(actor, locked_order(order_id), status_code)
 
 
 def move_locked(actor: Actor, order: Order, status_code: str) -> Order:
-    """set_status for an order the caller has locked in its transaction."""
-    actor.require(Permission.ORDERS_SET_STATUS)
+    """set_status for an order the caller has locked in its transaction (and checked the right to)."""
     target = rows.first(StatusDefinition, ("code", "hands_over_goods"), code=status_code)
     if target is None:
         raise InvalidInput({"status": [str(_("Unknown status."))]})
@@ -209,15 +210,10 @@ def require_transition(order: Order, target: str) -> None:
     if not rules.transition_allowed(order.status_id, target):
         raise Conflict(
             _("An order in status «%(current)s» cannot be moved to «%(target)s».")
-            % {"current": _status_label(order.status_id), "target": _status_label(target)},
+            % {"current": StatusDefinition.name_of(order.status_id), "target": StatusDefinition.name_of(target)},
             code="status_transition_forbidden", current=order.status_id, target=target,
             allowed=rules.allowed_targets(order.status_id),
         )
-
-
-def _status_label(code: str) -> str:
-    definition = StatusDefinition.objects.filter(pk=code).first()
-    return definition.name() if definition else code
 
 
 def _require_editable_quick(actor: Actor, order: Order) -> None:
@@ -229,7 +225,7 @@ def _require_editable_quick(actor: Actor, order: Order) -> None:
 def replace_items(actor: Actor, order_id: int, items: list[ItemIn], expected_version: int | None = None) -> Order:
     """Edit the items; totals are recalculated and the customer is told old and new (S4)."""
     actor.require(Permission.ORDERS_EDIT)
-    order = _locked(order_id)
+    order = locked_order(order_id)
     _require_editable_quick(actor, order)
     if expected_version is not None and expected_version != order.version:
         raise Conflict(
@@ -262,7 +258,7 @@ def _require_total_fits(total: Decimal, field: str) -> None:
 def _require_contents_editable(order: Order) -> None:
     if not rules.items_editable(order.status_id):
         raise Conflict(
-            _("The contents of an order in status «%(status)s» cannot be changed.") % {"status": _status_label(order.status_id)},
+            _("The contents of an order in status «%(status)s» cannot be changed.") % {"status": StatusDefinition.name_of(order.status_id)},
             code="items_frozen", status=order.status_id,
         )
 
@@ -271,7 +267,7 @@ def _require_contents_editable(order: Order) -> None:
 def update_delivery(actor: Actor, order_id: int, delivery: DeliveryIn) -> Order:
     """The delivery method, address and price; the total follows the price (S4 tells the customer)."""
     actor.require(Permission.ORDERS_EDIT)
-    order = _locked(order_id)
+    order = locked_order(order_id)
     _require_editable_quick(actor, order)
     _require_contents_editable(order)
     before = {"method": order.delivery_method, "address": order.delivery_address, "price": str(order.delivery_price),
@@ -301,7 +297,7 @@ def _item_snapshot(item: OrderItem) -> dict:
 def set_removal_mark(actor: Actor, order_id: int, marked: bool) -> Order:
     """S10: the mark hides the order from the working list; it can be cleared."""
     actor.require(Permission.ORDERS_EDIT)
-    order = _locked(order_id)
+    order = locked_order(order_id)
     _require_editable_quick(actor, order)
     if order.deletion_mark == marked:
         return order

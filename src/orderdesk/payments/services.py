@@ -90,18 +90,9 @@ def refresh_payment_status(order: Order) -> tuple[str, str]:
     return before, order.payment_status
 
 
-def settings_for(register: Register | None, shop: ShopSettings | None = None) -> fiscal.Settings:
-    shop = shop or ShopSettings.current()
+def settings_for(register: Register | None, shop: ShopSettings) -> fiscal.Settings:
     return fiscal.Settings(itemized_final=register.itemized_final if register else True,
                            prepayment_style=fiscal.PrepaymentStyle(shop.prepayment_style))
-
-
-def _locked_order(order_id: int, *, lock: bool = True) -> Order:
-    orders_qs = Order.objects.select_for_update(no_key=True) if lock else Order.objects  # no_key: see orders._locked
-    order = orders_qs.select_related("customer", "status").filter(pk=order_id).first()
-    if order is None:
-        raise NotFound(_("No such order."), code="order_not_found")
-    return order
 
 
 # ---- registers and shifts (B8) ----
@@ -268,7 +259,7 @@ def take_payment(actor: Actor, order_id: int, *, register_id: int, amount: Decim
     if method == PayMethod.SBP:
         # Every question and refusal comes before the buyer is charged, not after.
         cash_desk(register_id)
-        _check_payment(_locked_order(order_id, lock=False), amount, settle)
+        _check_payment(orders.locked_order(order_id, lock=False), amount, settle)
         sbp = _charge_sbp(amount, idempotency_key, f"order {order_id}")
     try:
         with transaction.atomic():
@@ -318,7 +309,7 @@ def _check_payment(order: Order, amount: Decimal,
 
 def _take_payment(actor, order_id, register_id, amount, method, settle, idempotency_key, sbp) -> MoneyResult:
     register, shift = cash_desk(register_id)
-    order = _locked_order(order_id)
+    order = orders.locked_order(order_id)
     if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed  # a twin call with the same key finished while this one waited for the lock
     settle_in_full, state = _check_payment(order, amount, settle)
@@ -356,7 +347,7 @@ def refund(actor: Actor, order_id: int, *, amount: Decimal, method: PayMethod, r
         return replayed
     if register_id is not None:
         cash_desk(register_id)
-    order = _locked_order(order_id)
+    order = orders.locked_order(order_id)
     if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed  # a twin call with the same key finished while this one waited for the lock
     paid = fiscal_state(order).paid
@@ -388,7 +379,7 @@ def change_status(actor: Actor, order_id: int, status: str, *, choice: rules.Iss
     """Set a status with what it owes: «Issued» prints «Полный расчёт» (R3, R5) or, with a debt and
     the user's consent, the credit receipts (R6, B3); «Closed» after «Cancelled» wants the money back (B4)."""
     actor.require(Permission.ORDERS_SET_STATUS)
-    order = _locked_order(order_id)
+    order = orders.locked_order(order_id)
     if status == order.status_id:
         return StatusResult(order, False, [])
     written: list[Receipt] = []
@@ -431,7 +422,7 @@ def create_document(actor: Actor, order_id: int, kind: str) -> Document:
     """«Create based on»: the document copies what remains — the debt for a receipt, what was paid
     for a refund, the order for a sale."""
     actor.require(Permission.DOCUMENTS)
-    order = _locked_order(order_id)
+    order = orders.locked_order(order_id)
     state = fiscal_state(order)
     amount = {Document.Kind.CASH_RECEIPT: state.debt, Document.Kind.NONCASH_RECEIPT: state.debt,
               Document.Kind.REFUND: state.paid, Document.Kind.SALE: order.total}[Document.Kind(kind)]
@@ -475,7 +466,7 @@ def post_document(actor: Actor, document_id: int) -> MoneyResult | StatusResult:
     document = _locked_document(document_id)
     if document.state != Document.State.DRAFT:
         raise Conflict(_("The document is already posted."), code="document_not_draft", state=document.state)
-    order = _locked_order(document.order_id)
+    order = orders.locked_order(document.order_id)
     if document.kind == Document.Kind.SALE:
         order = orders.set_status(actor, order.pk, StatusCode.SHIPPED)
         document.state, document.posted_at = Document.State.POSTED, timezone.now()
@@ -509,7 +500,7 @@ def unpost_document(actor: Actor, document_id: int) -> Document:
         # count it back twice.
         raise Conflict(_("An online payment is refunded through the acquirer, not by un-posting its document."),
                        code="refund_through_acquirer")
-    order = _locked_order(document.order_id)
+    order = orders.locked_order(document.order_id)
     if document.kind == Document.Kind.SALE:
         if order.status_id == StatusCode.SHIPPED:
             orders.set_status(actor, order.pk, StatusCode.AGREED)
@@ -608,7 +599,7 @@ def auto_close(now=None) -> list[str]:
     closed = []
     for order_id in due:
         with transaction.atomic():
-            order = _locked_order(order_id)
+            order = orders.locked_order(order_id)
             if order.payment_status != PaymentStatus.PAID or order.status_id not in (StatusCode.ISSUED, StatusCode.SHIPPED):
                 continue
             orders.set_status(SYSTEM, order.pk, StatusCode.CLOSED)
