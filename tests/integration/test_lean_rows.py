@@ -65,3 +65,18 @@ def test_b09_a_lean_look_up_finds_the_first_match_and_honours_the_null_condition
 def test_b09_a_lean_look_up_refuses_a_field_the_model_does_not_have(db):
     with pytest.raises(ValueError, match="not attribute names"):
         rows.first(ApiKey, ("id", "secret"), name="x")
+
+
+def test_b07_a_lean_update_changes_only_the_named_columns_of_that_row(customer):
+    other = _order(customer)
+    other.number, other.external_id = "R-2", "ext-2"
+    first, second = rows.insert(_order(customer)), rows.insert(other)
+    moment = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+    changed = rows.update(Order, first.pk, total=Decimal("99.90"), updated_at=moment, comment="")
+
+    assert changed == 1
+    first_read, second_read = Order.objects.get(pk=first.pk), Order.objects.get(pk=second.pk)
+    assert (first_read.total, first_read.updated_at, first_read.items_total) == (Decimal("99.90"), moment, Decimal("1234.50"))
+    assert second_read.total == Decimal("1534.50")
+    assert rows.update(Order, 10**9, total=Decimal("1.00")) == 0

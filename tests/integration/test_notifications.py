@@ -2,13 +2,15 @@
 
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orderdesk.core import outbox
 from orderdesk.core.models import OutboxMessage
 from orderdesk.core.rights import Role
 from orderdesk.orders import services
-from orderdesk.orders.models import CustomerNotification
+from orderdesk.orders.models import CustomerNotification, Order
 from orderdesk.orders.rules import StatusCode
 from orderdesk.orders.schemas import ItemIn, OrderIn
 from tests.conftest import order_body, run_worker
@@ -171,12 +173,12 @@ def test_b06_the_relay_delivers_every_due_message_oldest_first_and_a_failure_hol
     messages = list(OutboxMessage.objects.order_by("pk"))
     real_handler = outbox._handlers[messages[0].topic]
 
-    def failing_for_the_second(message):
+    def failing_for_the_second(message, loaded):
         if message.pk == messages[1].pk:
             raise ConnectionError("the mail server hung up")
-        return real_handler(message)
+        return real_handler.send(message, loaded)
 
-    monkeypatch.setitem(outbox._handlers, messages[0].topic, failing_for_the_second)
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, outbox.Handler(failing_for_the_second, real_handler.load))
 
     assert outbox.deliver_due(limit=3) == 3
     assert outbox.deliver_due() == 2
@@ -195,5 +197,48 @@ def test_b06_a_message_claimed_by_one_relay_is_not_taken_by_another(db, smtp_ser
 
     assert outbox._claim([message.pk]) == []
     assert outbox.deliver_due() == 0
-    assert outbox._send(claimed) == "done"
+    assert outbox._send_all([claimed]) == ["done"]
     assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_b06_a_batch_of_mails_reads_its_events_and_orders_in_a_fixed_number_of_queries(db, smtp_server, site_actor):
+    def queries_to_deliver(count: int) -> int:
+        for n in range(count):
+            _place(site_actor, external_id=f"site-{count}-{n}", email=f"buyer{n}@example.com")
+        with CaptureQueriesContext(connection) as reads:
+            assert outbox.deliver_due() == count
+        return sum(1 for q in reads.captured_queries if q["sql"].startswith("SELECT"))
+
+    assert queries_to_deliver(2) == queries_to_deliver(8)  # not one more per message
+    assert len(smtp_server.wait_for(10)) == 10
+
+
+def test_b06_when_a_batch_cannot_be_read_every_message_in_it_waits_for_a_retry_and_none_is_lost(
+        db, smtp_server, site_actor, monkeypatch):
+    for n in range(3):
+        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
+    topic = OutboxMessage.objects.first().topic
+    real_handler = outbox._handlers[topic]
+
+    def database_away(messages):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setitem(outbox._handlers, topic, outbox.Handler(real_handler.send, database_away))
+    assert outbox.deliver_due() == 3
+    assert set(OutboxMessage.objects.values_list("state", "attempts")) == {(OutboxMessage.State.PENDING, 1)}
+
+    monkeypatch.setitem(outbox._handlers, topic, real_handler)
+    OutboxMessage.objects.update(next_attempt_at=timezone.now())
+    run_worker()
+    assert sorted(m["To"] for m in smtp_server.wait_for(3)) == [f"buyer{n}@example.com" for n in range(3)]
+
+
+def test_b06_a_mail_about_a_purged_order_is_skipped_not_retried(db, smtp_server, site_actor):
+    order = _place(site_actor, email="anna@example.com")
+    Order.objects.filter(pk=order.pk).delete()  # the event log outlives a purged order
+
+    run_worker()
+
+    message = OutboxMessage.objects.get()
+    assert (message.state, message.last_error) == (OutboxMessage.State.SKIPPED, "the order was purged")
+    assert smtp_server.messages == []

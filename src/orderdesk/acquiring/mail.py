@@ -11,9 +11,16 @@ from orderdesk.core.models import OutboxMessage
 from orderdesk.orders.notifications import money_text
 
 
-@outbox.handler(LINK_EMAIL_TOPIC)
-def send_link_email(message: OutboxMessage) -> None:
-    link = PaymentLink.objects.select_related("order", "order__customer").get(pk=message.payload["link_id"])
+def _links(messages: list[OutboxMessage]) -> dict[int, PaymentLink]:
+    links = PaymentLink.objects.select_related("order", "order__customer").in_bulk(
+        [m.payload["link_id"] for m in messages])
+    return {m.pk: links[m.payload["link_id"]] for m in messages if m.payload["link_id"] in links}
+
+
+@outbox.handler(LINK_EMAIL_TOPIC, load=_links)
+def send_link_email(message: OutboxMessage, link: PaymentLink | None) -> None:
+    if link is None:
+        raise outbox.SkipDelivery("the payment link is gone")
     order = link.order
     with translation.override(order.customer.language):
         subject = _("Payment of order №%(number)s") % {"number": order.number}

@@ -1,4 +1,4 @@
-"""Lean INSERTs for the writes every order makes (intake, the event log, the outbox).
+"""Lean INSERTs and UPDATEs for the writes every order makes (intake, the event log, the outbox).
 
 `Model.save()` compiles its INSERT anew on every call: about a millisecond of Python per row
 here, spent while the transaction holds SQLite's only write lock. These build each model's
@@ -51,6 +51,24 @@ def insert_many(objs: list[Model]) -> list[Model]:
         with connection.cursor() as cursor:
             cursor.executemany(sql, [_values(obj, fields, connection) for obj in objs])
     return objs
+
+
+@cache
+def _update_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple]:
+    meta, quote = model._meta, _connection().ops.quote_name
+    fields = tuple(meta.get_field(name) for name in names)
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", fields
+
+
+def update(model: type[Model], pk, **values) -> int:
+    """UPDATE the columns of one row by pk, values adapted by the model's fields; rows changed."""
+    sql, fields = _update_statement(model, tuple(values))
+    connection = _connection()
+    params = [f.get_db_prep_save(value, connection) for f, value in zip(fields, values.values())]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
+        return cursor.rowcount
 
 
 @cache

@@ -15,9 +15,16 @@ SUBJECTS = {
 }
 
 
-@outbox.handler(RECEIPT_EMAIL_TOPIC)
-def send_receipt_email(message: OutboxMessage) -> None:
-    receipt = Receipt.objects.select_related("order", "register").get(pk=message.payload["receipt_id"])
+def _receipts(messages: list[OutboxMessage]) -> dict[int, Receipt]:
+    receipts = Receipt.objects.select_related("order", "register").prefetch_related("lines").in_bulk(
+        [m.payload["receipt_id"] for m in messages])
+    return {m.pk: receipts[m.payload["receipt_id"]] for m in messages if m.payload["receipt_id"] in receipts}
+
+
+@outbox.handler(RECEIPT_EMAIL_TOPIC, load=_receipts)
+def send_receipt_email(message: OutboxMessage, receipt: Receipt | None) -> None:
+    if receipt is None:
+        raise outbox.SkipDelivery("the receipt is gone")
     subject = f"{SUBJECTS[receipt.purpose]} по заказу №{receipt.order.number}"
     mail = EmailMultiAlternatives(
         subject=subject, body=render_text(receipt), to=[receipt.buyer_contact],

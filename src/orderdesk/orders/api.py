@@ -83,12 +83,13 @@ def get_order(request: HttpRequest, order_id: int):
 
 @orders_router.get("/{int:order_id}/history", response={200: list[EventOut], **ERRORS}, summary="Order history")
 def order_history(request: HttpRequest, order_id: int):
-    return [_event(e) for e in services.order_history(request.auth, order_id)]
+    status_name = StatusDefinition.name_lookup()
+    return [_event(e, status_name) for e in services.order_history(request.auth, order_id)]
 
 
-def _event(event) -> dict:
+def _event(event, status_name) -> dict:
     return {
-        "id": event.pk, "code": event.code, "text": describe(event), "actor": event.actor_label,
+        "id": event.pk, "code": event.code, "text": describe(event, status_name), "actor": event.actor_label,
         "actor_role": event.actor_role, "created_at": event.created_at, "payload": event.payload,
     }
 
@@ -139,8 +140,9 @@ def my_notifications(request: HttpRequest, unread: bool = False, limit: int = 50
     notifications = services.customer_notifications(request.auth)
     if unread:
         notifications = notifications.filter(read_at__isnull=True)
+    status_name = StatusDefinition.name_lookup()
     return [
-        {"id": n.pk, "order_id": n.order_id, "order_number": n.order.number, "text": describe(n.event),
+        {"id": n.pk, "order_id": n.order_id, "order_number": n.order.number, "text": describe(n.event, status_name),
          "created_at": n.created_at, "read": n.read_at is not None}
         for n in notifications[: max(1, min(limit, 200))]
     ]

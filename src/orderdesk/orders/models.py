@@ -1,4 +1,6 @@
+from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 
 from django.conf import settings
 from django.db import models
@@ -67,6 +69,13 @@ class StatusDefinition(models.Model):
         """A status's name in the active language; the code itself for one no longer defined."""
         definition = rows.first(cls, ("code", "name_ru", "name_en"), code=code)
         return definition.name() if definition else code
+
+    @classmethod
+    def name_lookup(cls) -> Callable[[str], str]:
+        """`name_of` for a batch (a list, a run of e-mails): each status read once, named in the
+        language active at each call."""
+        definition = cache(lambda code: rows.first(cls, ("code", "name_ru", "name_en"), code=code))
+        return lambda code: d.name() if (d := definition(code)) else code
 
 
 class ShopSettings(models.Model):

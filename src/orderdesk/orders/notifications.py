@@ -1,5 +1,6 @@
 """How an event reads to a person, in Russian or English (B11), and the customer e-mail it owes (S4)."""
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.core.mail import EmailMessage
@@ -14,8 +15,11 @@ from orderdesk.orders.events import CUSTOMER_EMAIL_TOPIC
 from orderdesk.orders.models import Order, OrderEvent, StatusDefinition
 
 
-def _status_name(code: str | None) -> str:
-    return "—" if code is None else StatusDefinition.name_of(code)
+StatusName = Callable[[str], str]
+
+
+def _status_name(code: str | None, status_name: StatusName) -> str:
+    return "—" if code is None else status_name(code)
 
 
 def money_text(amount) -> str:
@@ -25,8 +29,9 @@ def money_text(amount) -> str:
     return f"{number_format(Decimal(amount), decimal_pos=2, use_l10n=True, force_grouping=True)} ₽"
 
 
-def describe(event: OrderEvent) -> str:
-    """One sentence in the active language."""
+def describe(event: OrderEvent, status_name: StatusName = StatusDefinition.name_of) -> str:
+    """One sentence in the active language; a caller describing many events passes
+    `StatusDefinition.name_lookup()`."""
     p = event.payload
     number = event.order_number
     match event.code:
@@ -35,7 +40,7 @@ def describe(event: OrderEvent) -> str:
         case "order.status.changed":
             before, after = p.get("status", [None, None])
             return _("Order №%(number)s: the status changed from «%(before)s» to «%(after)s».") % {
-                "number": number, "before": _status_name(before), "after": _status_name(after)}
+                "number": number, "before": _status_name(before, status_name), "after": _status_name(after, status_name)}
         case "order.items.changed":
             before, after = p.get("total", [None, None])
             return _("Order №%(number)s: the items changed; the total is now %(total)s (was %(was)s).") % {
@@ -77,10 +82,24 @@ def describe(event: OrderEvent) -> str:
     return _("Order №%(number)s changed.") % {"number": number}
 
 
-@outbox.handler(CUSTOMER_EMAIL_TOPIC)
-def send_customer_email(message: OutboxMessage) -> None:
-    event = OrderEvent.objects.get(pk=message.payload["event_id"])
-    order = Order.objects.select_related("customer").filter(pk=event.order_id).first()
+Mailing = tuple[OrderEvent, Order | None, StatusName]
+
+
+def _mailings(messages: list[OutboxMessage]) -> dict[int, Mailing]:
+    """Each message's event and its order (None once purged: the event outlives it), in two queries,
+    and one status look-up for the batch."""
+    events = OrderEvent.objects.in_bulk([m.payload["event_id"] for m in messages])
+    orders = Order.objects.select_related("customer").in_bulk({event.order_id for event in events.values()})
+    status_name = StatusDefinition.name_lookup()
+    return {m.pk: (event, orders.get(event.order_id), status_name) for m in messages
+            if (event := events.get(m.payload["event_id"])) is not None}
+
+
+@outbox.handler(CUSTOMER_EMAIL_TOPIC, load=_mailings)
+def send_customer_email(message: OutboxMessage, mailing: Mailing | None) -> None:
+    if mailing is None:
+        raise outbox.SkipDelivery("the event is gone")
+    event, order, status_name = mailing
     if order is None:
         raise outbox.SkipDelivery("the order was purged")
     address = order.customer_email or order.customer.email
@@ -90,7 +109,7 @@ def send_customer_email(message: OutboxMessage) -> None:
     state = event.payload["state"]
     with translation.override(language):
         context = {
-            "order": order, "text": describe(event), "status": _status_name(state["status"]),
+            "order": order, "text": describe(event, status_name), "status": _status_name(state["status"], status_name),
             "total": money_text(state["total"]), "paid": money_text(state["paid"]),
         }
         subject = _("Order №%(number)s: %(status)s") % {"number": order.number, "status": context["status"]}
