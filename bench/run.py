@@ -33,6 +33,8 @@ sys.path.insert(0, str(BENCH))
 
 from plainsql import connect, write_order  # noqa: E402
 
+from orderdesk.cli import default_web_workers  # noqa: E402
+
 PY = Path(sys.executable)
 ORDERDESK = PY.parent / "orderdesk"
 N_LIST = int(os.environ.get("BENCH_ORDERS", "1000000"))
@@ -40,7 +42,7 @@ N_INTAKE = int(os.environ.get("BENCH_INTAKE_ORDERS", "400"))
 N_LIFECYCLES = int(os.environ.get("BENCH_LIFECYCLES", "100"))
 RUNS = max(3, int(os.environ.get("BENCH_RUNS", "3")))
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",")
-WORKERS, THREADS = 2, 4  # `orderdesk serve`'s defaults, used for the ceiling app too
+WORKERS, THREADS = default_web_workers(), 2  # `orderdesk serve`'s defaults, used for the ceiling app too
 CONCURRENCIES = (1, 8, 32)
 PASSWORD = "bench-password-1"
 

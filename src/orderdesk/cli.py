@@ -167,6 +167,13 @@ def cmd_manage(args) -> int:
     return 0
 
 
+def default_web_workers() -> int:
+    """Two processes per core (at most 8), two threads each. Fewer threads per process measured
+    better (bench/NOTES.md): a thread holding the database's write lock waits for the GIL after
+    each statement while the process's other threads parse and render, and everyone queues behind it."""
+    return min(2 * len(os.sched_getaffinity(0)), 8)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderdesk", description="orderdesk back office")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the web server and the background worker")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
-    p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", default_web_workers())))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "2")))
     p.add_argument("--access-log", action="store_true")
     p.set_defaults(func=cmd_serve)
 

@@ -91,6 +91,19 @@ def test_b06_a_writer_that_timed_out_leaves_the_gate_usable_by_the_next_thread(g
     assert entered == [True]
 
 
+def test_b06_writers_that_timed_out_while_another_process_held_the_gate_leave_it_exclusive(gate):
+    child = _holder(gate.lock_path)
+    try:
+        for _ in range(2):  # the second queues behind the first one's waiter and times out too
+            with pytest.raises(OperationalError, match="database is locked"):
+                gate.acquire(timeout=0.2)
+    finally:
+        child.kill()
+        child.wait()
+
+    test_b06_writers_of_one_process_go_through_the_gate_one_at_a_time_in_turn(gate)
+
+
 @committed_db
 def test_b06_a_rolled_back_transaction_opens_the_gate_for_the_next_writer():
     from django.db import connection, transaction

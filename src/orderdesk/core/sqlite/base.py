@@ -48,19 +48,51 @@ class WriterGate:
         if not self.thread_lock.acquire(timeout=timeout):
             raise OperationalError("database is locked")
         try:
-            fd, pause = self._file(), 0.0002
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise OperationalError("database is locked") from None
-                    time.sleep(pause)
-                    pause = min(pause * 2, 0.002)
+            fd = self._file()
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
         except BaseException:
             self.thread_lock.release()
             raise
+        self._wait_for_file_lock(fd, deadline)
+
+    def _wait_for_file_lock(self, fd: int, deadline: float) -> None:
+        """Another process writes. A blocking flock wakes the moment it commits, but cannot time out,
+        so a helper thread waits in it (without the GIL) while this thread waits for the helper
+        until the deadline. A helper left behind by a timeout gives the locks back when its flock
+        returns; until then this process's other writers queue at the thread lock as they should."""
+        granted, handover = threading.Event(), threading.Lock()
+        abandoned, failure = False, None
+
+        def wait_in_flock() -> None:
+            nonlocal failure
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                failure = exc
+            with handover:
+                if not abandoned:
+                    granted.set()
+                    return
+            if failure is None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            self.thread_lock.release()
+
+        threading.Thread(target=wait_in_flock, name="sqlite-writer-gate", daemon=True).start()
+        if granted.wait(max(deadline - time.monotonic(), 0)):
+            return self._granted(failure)
+        with handover:
+            if granted.is_set():
+                return self._granted(failure)
+            abandoned = True
+        raise OperationalError("database is locked")
+
+    def _granted(self, failure: OSError | None) -> None:
+        if failure is not None:
+            self.thread_lock.release()
+            raise OperationalError(f"the writer lock failed: {failure}") from failure
 
     def release(self) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
