@@ -16,7 +16,10 @@ from orderdesk.payments import services as payments
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 30
-RELAY_IDLE_SECONDS = 0.2  # how long an e-mail may wait for the relay's next look
+# How long an e-mail may wait for the relay's next look. The relay pauses after any batch that
+# was not full, so under a steady stream each pass sends many messages, not one (its per-pass
+# queries cost more than a message); only a backlog is worked through without pauses.
+RELAY_PAUSE_SECONDS = 0.2
 
 
 PERIODIC = [
@@ -46,8 +49,8 @@ def _relay_forever(stop: threading.Event) -> None:
             delivered = 0
         finally:
             close_old_connections()
-        if not delivered:
-            stop.wait(RELAY_IDLE_SECONDS)
+        if delivered < outbox.RELAY_BATCH:
+            stop.wait(RELAY_PAUSE_SECONDS)
 
 
 def run_worker(interval: float = 0.5) -> None:
