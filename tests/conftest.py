@@ -17,6 +17,7 @@ from orderdesk.core import outbox
 from orderdesk.core.actors import Actor
 from orderdesk.core.models import ApiKey, User
 from orderdesk.core.rights import Role
+from orderdesk.fiscal import services as fiscal
 
 PASSWORD = "correct-horse-battery"
 COMPANY = {"company_inn": "7707083893", "company_email": "shop@example.com",
@@ -82,8 +83,9 @@ def smtp_down(settings):
 
 
 def run_worker() -> None:
-    """Run every job that is due and deliver every due outbox message, then return: the real
-    worker loop in batch mode and the outbox relay until it finds nothing due.
+    """Run every job that is due, register every due receipt and deliver every due outbox
+    message, then return: the real worker loop in batch mode and the two relays until they find
+    nothing due.
 
     The loop calls close_old_connections(), which drops a connection that is inside the test's
     transaction; here the test owns the connection, so that call is made a no-op. Tests of
@@ -92,6 +94,8 @@ def run_worker() -> None:
 
     with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
         call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+    while fiscal.register_due():
+        pass
     while outbox.deliver_due():
         pass
 

@@ -1,6 +1,6 @@
 """The background worker: runs queued jobs (django-tasks, database backend) and, beside them,
-the outbox relay (e-mails) and the periodic work: sweeps that re-wake work whose job or sender
-was lost to a crash, and auto-close (R10)."""
+two relays that poll their tables (the outbox's e-mails, the receipts owed to the registers) and
+the periodic work: the outbox's sweep of senders lost to a crash, auto-close (R10), unsent links."""
 
 import logging
 import threading
@@ -16,14 +16,15 @@ from orderdesk.payments import services as payments
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 30
-# How long an e-mail may wait for the relay's next look. The relay pauses after any batch that
-# was not full, so under a steady stream each pass sends many messages, not one (its per-pass
-# queries cost more than a message); only a backlog is worked through without pauses.
+# How long an e-mail or a receipt may wait for its relay's next look. The e-mail relay pauses
+# after any batch that was not full, so under a steady stream each pass sends many messages, not
+# one (its per-pass queries cost more than a message); only a backlog goes without pauses. The
+# receipt relay pauses only when it found nothing to register: a buyer waits for the receipt.
 RELAY_PAUSE_SECONDS = 0.2
 
 
 PERIODIC = [
-    ("outbox sweep", outbox.sweep), ("receipt sweep", fiscal.sweep), ("auto-close", payments.auto_close),
+    ("outbox sweep", outbox.sweep), ("auto-close", payments.auto_close),
     ("unsent payment links", acquiring.retry_unsent_links),
 ]
 
@@ -40,23 +41,32 @@ def _sweep_forever(stop: threading.Event) -> None:
                 close_old_connections()
 
 
-def _relay_forever(stop: threading.Event) -> None:
+def _relay_forever(stop: threading.Event, name: str, one_pass, pause_unless: int) -> None:
+    """Run `one_pass` again and again; pause after a pass that did fewer than `pause_unless` things."""
     while not stop.is_set():
         try:
-            delivered = outbox.deliver_due()
+            done = one_pass()
         except Exception:  # the database away for a moment: look again after a pause
-            log.exception("outbox relay failed")
-            delivered = 0
+            log.exception("%s failed", name)
+            done = 0
         finally:
             close_old_connections()
-        if delivered < outbox.RELAY_BATCH:
+        if done < pause_unless:
             stop.wait(RELAY_PAUSE_SECONDS)
+
+
+RELAYS = [
+    ("outbox relay", outbox.deliver_due, outbox.RELAY_BATCH),
+    ("receipt relay", fiscal.register_due, 1),
+]
 
 
 def run_worker(interval: float = 0.5) -> None:
     stop = threading.Event()
-    for name, loop in (("periodic", _sweep_forever), ("outbox-relay", _relay_forever)):
-        threading.Thread(target=loop, args=(stop,), name=name, daemon=True).start()
+    threading.Thread(target=_sweep_forever, args=(stop,), name="periodic", daemon=True).start()
+    for name, one_pass, pause_unless in RELAYS:
+        threading.Thread(target=_relay_forever, args=(stop, name, one_pass, pause_unless), name=name,
+                         daemon=True).start()
     try:
         call_command("db_worker", interval=interval, startup_delay=False, verbosity=0)
     finally:

@@ -60,10 +60,8 @@ def set_offline(register: Register, offline: bool) -> None:
 
 
 def make_due() -> None:
-    """Time passes: every waiting receipt and the worker's retry jobs are due now."""
-    now = timezone.now()
-    Receipt.objects.filter(state=PENDING).update(next_attempt_at=now)
-    DBTaskResult.objects.update(run_after=now)
+    """Time passes: every waiting receipt is due now."""
+    Receipt.objects.filter(state=PENDING).update(next_attempt_at=timezone.now())
 
 
 def left_claimed_by_a_dead_worker(receipt: Receipt) -> None:
@@ -173,7 +171,7 @@ def test_b06_an_offline_register_makes_the_receipt_wait_and_it_is_registered_onc
     order.refresh_from_db()
     assert (order.payment_status, order.paid_amount) == ("partially_paid", D("300.00"))
     assert EmulatorJournal.objects.count() == 0
-    assert DBTaskResult.objects.filter(status="READY", run_after__gt=timezone.now()).count() == 1  # the retry
+    assert fiscal.registers_with_due_receipts() == []  # it waits for its retry time
 
     run_worker()  # nothing is due yet: nothing is tried
     receipt.refresh_from_db()
@@ -229,7 +227,7 @@ def manager_actor(actor_of):
     return actor_of("manager")
 
 
-def test_b06_a_receipt_left_registering_by_a_killed_worker_is_swept_and_registered_once(cashier, place, registers):
+def test_b06_a_receipt_left_registering_by_a_killed_worker_is_taken_again_when_its_claim_runs_out_and_registered_once(cashier, place, registers):
     order = place()
     [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
     # A worker claimed the receipt, the register fiscalised it, and the worker died before it wrote the answer.
@@ -238,20 +236,20 @@ def test_b06_a_receipt_left_registering_by_a_killed_worker_is_swept_and_register
     Receipt.objects.filter(pk=receipt.pk).update(state=REGISTERING, attempts=1, next_attempt_at=five_minutes_ago,
                                                  claimed_until=timezone.now() + timedelta(seconds=60))
 
-    run_worker()  # its job runs, finds the receipt claimed, and leaves it alone
+    assert fiscal.registers_with_due_receipts() == []  # the claim has not expired yet
+    run_worker()
     receipt.refresh_from_db()
     assert (receipt.state, receipt.attempts) == (REGISTERING, 1)
-    assert fiscal.sweep() == 0  # the claim has not expired yet
 
     Receipt.objects.filter(pk=receipt.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    assert fiscal.sweep() == 1
+    assert fiscal.registers_with_due_receipts() == [registers.desk.pk]
     run_worker()
 
     receipt.refresh_from_db()
     [row] = EmulatorJournal.objects.all()
     assert (receipt.state, receipt.attempts, receipt.claimed_until) == (REGISTERED, 2, None)
     assert (receipt.uuid, receipt.fd_number, receipt.fiscal_sign) == (row.uuid, 1, row.fiscal_sign)
-    assert fiscal.sweep() == 0
+    assert fiscal.registers_with_due_receipts() == []
     run_worker()
     assert EmulatorJournal.objects.count() == 1
 
@@ -334,10 +332,10 @@ def test_b06_a_rejected_receipt_fails_with_an_event_and_the_next_receipt_of_the_
     [failed] = OrderEvent.objects.filter(order=order, code="receipt.failed")
     assert (failed.payload["receipt_id"], failed.payload["purpose"]) == (bad.pk, "advance")
     assert "неверная цена" in failed.payload["error"]
-    # a failed receipt is a person's business: the worker and the sweep leave it alone
+    # a failed receipt is a person's business: the worker leaves it alone
     make_due()
     run_worker()
-    assert fiscal.sweep() == 0
+    assert fiscal.registers_with_due_receipts() == []
     bad.refresh_from_db()
     assert (bad.state, bad.attempts) == (FAILED, 1)
 
@@ -416,7 +414,7 @@ def test_b06_atol_web_server_a_worker_killed_after_sending_does_not_print_the_re
     assert atol_web.registered == {receipt.uuid: 1}
     left_claimed_by_a_dead_worker(receipt)
 
-    assert fiscal.sweep() == 1
+    assert fiscal.registers_with_due_receipts() == [receipt.register_id]
     run_worker()
 
     receipt.refresh_from_db()
@@ -510,7 +508,7 @@ def test_b06_atol_online_a_worker_killed_after_sending_does_not_register_the_rec
     assert atol_online.registered == {receipt.uuid: 1}
     left_claimed_by_a_dead_worker(receipt)
 
-    assert fiscal.sweep() == 1
+    assert fiscal.registers_with_due_receipts() == [receipt.register_id]
     run_worker()
 
     receipt.refresh_from_db()
@@ -518,3 +516,19 @@ def test_b06_atol_online_a_worker_killed_after_sending_does_not_register_the_rec
     assert (receipt.state, receipt.attempts) == (REGISTERED, 2)
     assert receipt.fd_number == document.payload["fiscal_document_number"]
     assert atol_online.registered == {receipt.uuid: 1}
+
+
+def test_b06_a_payment_queues_no_job_the_worker_relay_finds_its_receipt_and_registers_it_once(
+        cashier, place, registers):
+    order = place()
+    [receipt] = pay(cashier, order, "300.00", registers.desk).receipts
+
+    assert DBTaskResult.objects.count() == 0
+    assert fiscal.registers_with_due_receipts() == [registers.desk.pk]
+    assert fiscal.register_due() == 1
+    assert fiscal.register_due() == 0
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == (REGISTERED, 1)
+    assert fiscal.registers_with_due_receipts() == []
+    assert EmulatorJournal.objects.count() == 1

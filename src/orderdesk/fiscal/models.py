@@ -114,7 +114,10 @@ class Receipt(models.Model):
                 name="one_final_receipt_per_order",
             ),
         ]
-        indexes = [models.Index(fields=["register", "state", "id"], name="receipt_queue_idx")]
+        indexes = [
+            models.Index(fields=["register", "state", "id"], name="receipt_queue_idx"),
+            models.Index(fields=["state", "next_attempt_at"], name="receipt_due_idx"),  # the relay's look
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.total} ({self.state})"

@@ -1,9 +1,12 @@
 """Receipts from the moment a change owes them to the moment the register has fiscalised them (B6).
 
 `write_receipts()` runs inside the caller's transaction, so a payment and the receipt it owes are
-committed together. The worker then registers each register's receipts one at a time, oldest
-first; a register that is offline makes them wait and retry, never print twice: the receipt's uuid
-is the idempotency key of every driver, and a receipt is claimed before it is sent.
+committed together. The worker's receipt relay polls for receipts that are due (`register_due`)
+and registers each register's receipts one at a time, oldest first; a register that is offline
+makes them wait and retry, never print twice: the receipt's uuid is the idempotency key of every
+driver, and a receipt is claimed before it is sent. The receipt row is the whole record of the
+work (its state, next attempt and claim), so nothing else is queued with it, and a receipt left
+claimed by a killed worker is due again once its claim runs out.
 """
 
 import logging
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from orderdesk.core import outbox, rows
@@ -83,9 +87,7 @@ def write_receipts(
     electronically: bool,
     cashier: str = "",
 ) -> list[Receipt]:
-    """Persist what the rules composed, in the caller's transaction, and wake the worker after commit."""
-    from orderdesk.fiscal.tasks import register_receipts
-
+    """Persist what the rules composed, in the caller's transaction; the worker's relay finds them."""
     written = []
     for draft in drafts:
         receipt = rows.insert(Receipt(
@@ -106,8 +108,6 @@ def write_receipts(
             for n, line in enumerate(draft.lines, start=1)
         ])
         written.append(receipt)
-    if written:
-        register_receipts.enqueue(register.pk)
     return written
 
 
@@ -162,11 +162,13 @@ def driver_for(register: Register):
 
 def _claim_next(register_id: int) -> Receipt | None:
     """The oldest unregistered receipt of the register, if it is due and nobody holds it. Later
-    receipts wait behind it, so a register fiscalises in the order the money moved."""
+    receipts wait behind it, so a register fiscalises in the order the money moved. It comes with
+    its register, order and lines, all that registering it reads."""
     now = timezone.now()
     with transaction.atomic():
         receipt = (
-            Receipt.objects.select_for_update(no_key=True)
+            Receipt.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("register", "order").prefetch_related("lines")
             .filter(register_id=register_id, state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
             .order_by("id")
             .first()
@@ -180,15 +182,14 @@ def _claim_next(register_id: int) -> Receipt | None:
         receipt.state = Receipt.State.REGISTERING
         receipt.attempts += 1
         receipt.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
-        receipt.save(update_fields=["state", "attempts", "claimed_until"])
+        rows.update(Receipt, receipt.pk, state=receipt.state, attempts=receipt.attempts,
+                    claimed_until=receipt.claimed_until)
         return receipt
 
 
 def register_pending(register_id: int) -> int:
     """Register the register's waiting receipts, oldest first; stop at the first that cannot be
     registered now. Returns how many were registered."""
-    from orderdesk.fiscal.tasks import register_receipts
-
     done = 0
     while (receipt := _claim_next(register_id)) is not None:
         driver_state = dict(receipt.driver_state)
@@ -196,12 +197,10 @@ def register_pending(register_id: int) -> int:
             registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
         except (RegisterUnavailable, RegistrationPending) as exc:
             next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
-            with transaction.atomic():
-                Receipt.objects.filter(pk=receipt.pk).update(
-                    state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
-                )
-                register_receipts.using(run_after=next_at).enqueue(register_id)
+            Receipt.objects.filter(pk=receipt.pk).update(
+                state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
+                last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
+            )
             log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
             return done
         except ReceiptRejected as exc:
@@ -247,16 +246,18 @@ def _record_registration(receipt: Receipt, registration, driver_state: dict) -> 
             log.warning("recording receipt %s failed (attempt %s); writing it again", receipt.uuid, attempt)
 
 
-def sweep() -> int:
-    """Wake registers whose receipts wait with no job to carry them (a job lost to a crash)."""
-    from orderdesk.fiscal.tasks import register_receipts
-
+def registers_with_due_receipts() -> list[int]:
+    """Registers with a receipt to register now: one waiting whose time has come, or one left
+    claimed by a worker that died before its claim ran out."""
     now = timezone.now()
-    stale = Receipt.objects.filter(
-        state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING],
-        next_attempt_at__lt=now - timedelta(minutes=2),
-    ).exclude(state=Receipt.State.REGISTERING, claimed_until__gt=now)
-    register_ids = sorted(set(stale.values_list("register_id", flat=True)))
-    for register_id in register_ids:
-        register_receipts.enqueue(register_id)
-    return len(register_ids)
+    due = Receipt.objects.filter(
+        Q(state=Receipt.State.PENDING, next_attempt_at__lte=now)
+        | Q(state=Receipt.State.REGISTERING, claimed_until__lt=now)
+    )
+    return sorted(set(due.values_list("register_id", flat=True)))
+
+
+def register_due() -> int:
+    """One pass of the worker's receipt relay: every register's due receipts, in order; how many
+    were registered."""
+    return sum(register_pending(register_id) for register_id in registers_with_due_receipts())
