@@ -42,7 +42,7 @@ def _find_or_create_counterparty(data: CustomerIn) -> Counterparty:
     match = {"email": data.email} if data.email else {"phone": data.phone}
     counterparty = rows.first(Counterparty, CUSTOMER_FIELDS, **match)
     if counterparty is None:
-        account = User.objects.filter(email=data.email, role=Role.CUSTOMER).first() if data.email else None
+        account = rows.first(User, ("id",), email=data.email, role=Role.CUSTOMER.value) if data.email else None
         counterparty = rows.insert(Counterparty(
             kind=data.kind, name=data.name, email=data.email or "", phone=data.phone or "", inn=data.inn or "",
             language=data.language, user=account,
@@ -175,7 +175,8 @@ def locked_order(order_id: int, *, lock: bool = True) -> Order:
 def _touch(order: Order, fields: list[str]) -> None:
     order.version += 1
     order.updated_at = timezone.now()
-    order.save(update_fields=[*fields, "version", "updated_at"])
+    changed = [Order._meta.get_field(name) for name in (*fields, "version", "updated_at")]
+    rows.update(Order, order.pk, **{field.name: getattr(order, field.attname) for field in changed})
 
 
 @transaction.atomic

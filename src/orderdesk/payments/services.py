@@ -18,7 +18,7 @@ from orderdesk.acquiring.base import AcquirerPayment
 from orderdesk.acquiring.sandbox import acquirer
 from orderdesk.core.actors import SYSTEM, Actor
 from orderdesk.core.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
-from orderdesk.core import counters
+from orderdesk.core import counters, rows
 from orderdesk.core.rights import Permission
 from orderdesk.fiscal import rules as fiscal
 from orderdesk.fiscal import services as receipts
@@ -86,7 +86,8 @@ def refresh_payment_status(order: Order) -> tuple[str, str]:
     order.paid_amount = paid_in - paid_out
     order.version += 1
     order.updated_at = timezone.now()
-    order.save(update_fields=["payment_status", "paid_amount", "version", "updated_at"])
+    rows.update(Order, order.pk, payment_status=order.payment_status, paid_amount=order.paid_amount,
+                version=order.version, updated_at=order.updated_at)
     return before, order.payment_status
 
 
@@ -218,15 +219,15 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register_id: 
     method, payer = PayMethod(document.method), PayerKind(document.payer_kind)
     state = replace(state or fiscal_state(order), payer=payer)  # B5 asks who paid this money, not who ordered
     is_refund = document.kind == Document.Kind.REFUND
-    entry = PaymentEntry.objects.create(
+    entry = rows.insert(PaymentEntry(
         order=order, document=document, is_refund=is_refund, amount=document.amount, method=method,
         payer_kind=payer, receipt_owed=fiscal.receipt_required(method, payer),
-    )
+    ))
     change = (fiscal.Refund(document.amount, method) if is_refund
               else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
     written = _write_owed(actor, order, state, change, register_id, entry=entry, desk=desk)
     document.state, document.posted_at = Document.State.POSTED, timezone.now()
-    document.save(update_fields=["state", "posted_at"])
+    rows.update(Document, document.pk, state=document.state, posted_at=document.posted_at)
     before, after = refresh_payment_status(order)
     events.record(order, "payment.refunded" if is_refund else "payment.received", actor, {
         "amount": str(document.amount), "method": method, "document": document.number,
@@ -313,12 +314,12 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
     if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed  # a twin call with the same key finished while this one waited for the lock
     settle_in_full, state = _check_payment(order, amount, settle)
-    document = Document.objects.create(
+    document = rows.insert(Document(
         number=_document_number(), order=order, amount=amount, method=method, register=register,
         kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
         acquirer_payment_id=sbp.id if sbp else "",
-    )
+    ))
     result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full, state=state,
                          desk=(register, shift))
     if settle_in_full:
