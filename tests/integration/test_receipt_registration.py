@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from orderdesk.fiscal import services as fiscal
-from orderdesk.fiscal.drivers.base import ReceiptRejected
+from orderdesk.fiscal.drivers.base import ReceiptRejected, RegisterUnavailable
 from orderdesk.fiscal.drivers.emulator import EmulatorDriver
 from orderdesk.fiscal.models import EmulatorJournal, Receipt, Register, Shift
 from orderdesk.fiscal.rules import PayMethod
@@ -532,3 +532,37 @@ def test_b06_a_payment_queues_no_job_the_worker_relay_finds_its_receipt_and_regi
     assert (receipt.state, receipt.attempts) == (REGISTERED, 1)
     assert fiscal.registers_with_due_receipts() == []
     assert EmulatorJournal.objects.count() == 1
+
+
+def test_b06_receipts_claimed_in_batches_are_registered_each_once_in_the_order_the_money_moved(
+        cashier, place, registers):
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(fiscal.CLAIM_BATCH + 5)]
+
+    assert fiscal.register_pending(registers.desk.pk) == len(receipts)
+
+    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+    assert set(Receipt.objects.values_list("state", "attempts")) == {(REGISTERED, 1)}
+
+
+def test_b06_when_the_register_goes_away_mid_batch_the_untried_receipts_wait_unattempted_behind_it(
+        cashier, place, registers, monkeypatch):
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]
+    really_register, sent = EmulatorDriver.register, []
+
+    def away_at_the_second(driver, doc, state):
+        sent.append(doc.uuid)
+        if len(sent) == 2:
+            raise RegisterUnavailable("the register does not answer")
+        return really_register(driver, doc, state)
+
+    monkeypatch.setattr(EmulatorDriver, "register", away_at_the_second)
+    assert fiscal.register_pending(registers.desk.pk) == 1
+
+    assert [(r.state, r.attempts, r.claimed_until) for r in Receipt.objects.order_by("id")] == [
+        (REGISTERED, 1, None), (PENDING, 1, None), (PENDING, 0, None)]
+    assert fiscal.register_pending(registers.desk.pk) == 0  # the third waits behind the second
+
+    monkeypatch.undo()
+    make_due()
+    assert fiscal.register_pending(registers.desk.pk) == 2
+    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]

@@ -13,9 +13,10 @@ import logging
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import takewhile
 
 from django.db import OperationalError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from orderdesk.core import outbox, rows
@@ -37,6 +38,9 @@ from orderdesk.orders.models import Order
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 300
+# Receipts claimed in one go. A worker killed mid-batch leaves the untried ones to wait out the
+# claim (CLAIM_SECONDS) like the one it was sending.
+CLAIM_BATCH = 20
 RECEIPT_EMAIL_TOPIC = "fiscal.receipt_email"
 
 
@@ -160,60 +164,70 @@ def driver_for(register: Register):
     raise ValueError(f"unknown driver {register.driver}")
 
 
-def _claim_next(register_id: int) -> Receipt | None:
-    """The oldest unregistered receipt of the register, if it is due and nobody holds it. Later
-    receipts wait behind it, so a register fiscalises in the order the money moved. It comes with
-    its register, order and lines, all that registering it reads."""
+def _claimable(receipt: Receipt, now) -> bool:
+    if receipt.state == Receipt.State.REGISTERING:
+        return receipt.claimed_until is None or receipt.claimed_until <= now  # its worker died
+    return receipt.next_attempt_at <= now
+
+
+def _claim_due(register_id: int) -> list[Receipt]:
+    """The register's oldest unregistered receipts, up to the first one that is not due or is held
+    by another worker: later receipts wait behind it, so a register fiscalises in the order the
+    money moved. Claimed in one transaction, at most CLAIM_BATCH, each with its register, order
+    and lines, all that registering it reads."""
     now = timezone.now()
     with transaction.atomic():
-        receipt = (
+        waiting = (
             Receipt.objects.select_for_update(no_key=True, of=("self",))
             .select_related("register", "order").prefetch_related("lines")
             .filter(register_id=register_id, state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
-            .order_by("id")
-            .first()
+            .order_by("id")[:CLAIM_BATCH]
         )
-        if receipt is None:
-            return None
-        if receipt.state == Receipt.State.REGISTERING and receipt.claimed_until and receipt.claimed_until > now:
-            return None
-        if receipt.state == Receipt.State.PENDING and receipt.next_attempt_at > now:
-            return None
-        receipt.state = Receipt.State.REGISTERING
-        receipt.attempts += 1
-        receipt.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
-        rows.update(Receipt, receipt.pk, state=receipt.state, attempts=receipt.attempts,
-                    claimed_until=receipt.claimed_until)
-        return receipt
+        claimed = list(takewhile(lambda receipt: _claimable(receipt, now), waiting))
+        until = now + timedelta(seconds=CLAIM_SECONDS)
+        Receipt.objects.filter(pk__in=[r.pk for r in claimed]).update(
+            state=Receipt.State.REGISTERING, attempts=F("attempts") + 1, claimed_until=until)
+    for receipt in claimed:
+        receipt.state, receipt.attempts, receipt.claimed_until = Receipt.State.REGISTERING, receipt.attempts + 1, until
+    return claimed
+
+
+def _hand_back(receipts: list[Receipt]) -> None:
+    """Claimed receipts not tried after all (the register went away before their turn)."""
+    if receipts:
+        Receipt.objects.filter(pk__in=[r.pk for r in receipts]).update(
+            state=Receipt.State.PENDING, attempts=F("attempts") - 1, claimed_until=None)
 
 
 def register_pending(register_id: int) -> int:
     """Register the register's waiting receipts, oldest first; stop at the first that cannot be
     registered now. Returns how many were registered."""
     done = 0
-    while (receipt := _claim_next(register_id)) is not None:
-        driver_state = dict(receipt.driver_state)
-        try:
-            registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
-        except (RegisterUnavailable, RegistrationPending) as exc:
-            next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
-            Receipt.objects.filter(pk=receipt.pk).update(
-                state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
-                last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
-            )
-            log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
-            return done
-        except ReceiptRejected as exc:
-            with transaction.atomic():
+    while claimed := _claim_due(register_id):
+        for position, receipt in enumerate(claimed):
+            driver_state = dict(receipt.driver_state)
+            try:
+                registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
+            except (RegisterUnavailable, RegistrationPending) as exc:
+                next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
                 Receipt.objects.filter(pk=receipt.pk).update(
-                    state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
-                    driver_state=driver_state,
+                    state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
                 )
-                events.record(receipt.order, "receipt.failed", SYSTEM,
-                              {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
-            continue
-        _record_registration(receipt, registration, driver_state)
-        done += 1
+                _hand_back(claimed[position + 1:])
+                log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
+                return done
+            except ReceiptRejected as exc:
+                with transaction.atomic():
+                    Receipt.objects.filter(pk=receipt.pk).update(
+                        state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
+                        driver_state=driver_state,
+                    )
+                    events.record(receipt.order, "receipt.failed", SYSTEM,
+                                  {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
+                continue
+            _record_registration(receipt, registration, driver_state)
+            done += 1
     return done
 
 
