@@ -21,6 +21,7 @@ SWEEP_EVERY_SECONDS = 30
 # one (its per-pass queries cost more than a message); only a backlog goes without pauses. The
 # receipt relay pauses only when it found nothing to register: a buyer waits for the receipt.
 RELAY_PAUSE_SECONDS = 0.2
+STOP_SECONDS = 10  # how long a stopping worker waits for its relays
 
 
 PERIODIC = [
@@ -42,10 +43,11 @@ def _sweep_forever(stop: threading.Event) -> None:
 
 
 def _relay_forever(stop: threading.Event, name: str, one_pass, pause_unless: int) -> None:
-    """Run `one_pass` again and again; pause after a pass that did fewer than `pause_unless` things."""
+    """Run `one_pass` again and again; pause after a pass that did fewer than `pause_unless` things.
+    Asked to stop, a pass hands back what it claimed and did not start."""
     while not stop.is_set():
         try:
-            done = one_pass()
+            done = one_pass(keep_going=lambda: not stop.is_set())
         except Exception:  # the database away for a moment: look again after a pause
             log.exception("%s failed", name)
             done = 0
@@ -64,10 +66,16 @@ RELAYS = [
 def run_worker(interval: float = 0.5) -> None:
     stop = threading.Event()
     threading.Thread(target=_sweep_forever, args=(stop,), name="periodic", daemon=True).start()
-    for name, one_pass, pause_unless in RELAYS:
-        threading.Thread(target=_relay_forever, args=(stop, name, one_pass, pause_unless), name=name,
-                         daemon=True).start()
+    relays = [threading.Thread(target=_relay_forever, args=(stop, name, one_pass, pause_unless), name=name,
+                               daemon=True) for name, one_pass, pause_unless in RELAYS]
+    for relay in relays:
+        relay.start()
     try:
         call_command("db_worker", interval=interval, startup_delay=False, verbosity=0)
     finally:
+        # SIGTERM ends db_worker; the relays finish the message or receipt in hand and hand back
+        # the rest of their claims, so a restart leaves nothing to wait out a claim. `serve` waits
+        # 15 s for the worker before it kills it.
         stop.set()
+        for relay in relays:
+            relay.join(STOP_SECONDS)

@@ -242,3 +242,18 @@ def test_b06_a_mail_about_a_purged_order_is_skipped_not_retried(db, smtp_server,
     message = OutboxMessage.objects.get()
     assert (message.state, message.last_error) == (OutboxMessage.State.SKIPPED, "the order was purged")
     assert smtp_server.messages == []
+
+
+def test_b06_a_stopping_relay_hands_back_the_messages_it_claimed_and_did_not_try(db, smtp_server, site_actor):
+    for n in range(3):
+        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
+
+    def until_the_first_is_sent() -> bool:
+        return not OutboxMessage.objects.filter(state=OutboxMessage.State.DONE).exists()
+
+    assert outbox.deliver_due(keep_going=until_the_first_is_sent) == 1
+
+    assert list(OutboxMessage.objects.order_by("pk").values_list("state", "attempts", "claimed_until")) == [
+        (OutboxMessage.State.DONE, 1, None), (OutboxMessage.State.PENDING, 0, None), (OutboxMessage.State.PENDING, 0, None)]
+    assert outbox.deliver_due() == 2  # due again at once, not after the claim's two minutes
+    assert len(smtp_server.wait_for(3)) == 3

@@ -566,3 +566,18 @@ def test_b06_when_the_register_goes_away_mid_batch_the_untried_receipts_wait_una
     make_due()
     assert fiscal.register_pending(registers.desk.pk) == 2
     assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+
+
+def test_b06_a_stopping_worker_hands_back_the_receipts_it_claimed_and_did_not_send(cashier, place, registers):
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]
+
+    def until_the_first_is_sent() -> bool:
+        return not EmulatorJournal.objects.exists()
+
+    assert fiscal.register_due(keep_going=until_the_first_is_sent) == 1
+
+    assert [(r.state, r.attempts, r.claimed_until) for r in Receipt.objects.order_by("id")] == [
+        (REGISTERED, 1, None), (PENDING, 0, None), (PENDING, 0, None)]
+    assert fiscal.registers_with_due_receipts() == [registers.desk.pk]  # due again at once
+    assert fiscal.register_due() == 2
+    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]

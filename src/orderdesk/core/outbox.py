@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[OutboxMessage, Any], None]
 Load = Callable[[list[OutboxMessage]], dict[int, Any]]
+KeepGoing = Callable[[], bool]  # False once the worker is asked to stop
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,14 @@ def _send(message: OutboxMessage, loaded: Any = None) -> str:
     return "done"
 
 
-def _send_all(claimed: list[OutboxMessage]) -> list[str]:
+def _hand_back(messages: list[OutboxMessage]) -> None:
+    """Claimed messages not tried after all (the worker is stopping): due again at once."""
+    if messages:
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
+            state=OutboxMessage.State.PENDING, attempts=F("attempts") - 1, claimed_until=None)
+
+
+def _send_all(claimed: list[OutboxMessage], keep_going: KeepGoing = lambda: True) -> list[str]:
     outcomes = []
     for topic, group in groupby(claimed, key=lambda message: message.topic):
         group = list(group)
@@ -117,7 +125,11 @@ def _send_all(claimed: list[OutboxMessage]) -> list[str]:
         except Exception as exc:  # the batch's read failed: each message is retried on its own later
             outcomes += [_retry_later(message, exc) for message in group]
             continue
-        outcomes += [_send(message, loaded.get(message.pk)) for message in group]
+        for message in group:
+            if not keep_going():
+                _hand_back(claimed[len(outcomes):])
+                return outcomes
+            outcomes.append(_send(message, loaded.get(message.pk)))
     return outcomes
 
 
@@ -127,12 +139,13 @@ def deliver(message_id: int) -> str:
     return _send_all(claimed)[0] if claimed else "not due"
 
 
-def deliver_due(limit: int = RELAY_BATCH) -> int:
+def deliver_due(limit: int = RELAY_BATCH, keep_going: KeepGoing = lambda: True) -> int:
     """One pass of the relay: deliver up to `limit` due messages, oldest first; how many were tried.
-    Looking costs no write lock: the claim is taken only when something is due."""
+    Looking costs no write lock: the claim is taken only when something is due. Once `keep_going`
+    says no, the messages claimed but not yet tried are handed back."""
     due = list(OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now())
                .order_by("pk").values_list("pk", flat=True)[:limit])
-    return len(_send_all(_claim(due)))
+    return len(_send_all(_claim(due), keep_going))
 
 
 def sweep() -> int:

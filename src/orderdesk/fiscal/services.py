@@ -193,18 +193,23 @@ def _claim_due(register_id: int) -> list[Receipt]:
 
 
 def _hand_back(receipts: list[Receipt]) -> None:
-    """Claimed receipts not tried after all (the register went away before their turn)."""
+    """Claimed receipts not tried after all (the register went away before their turn, or the
+    worker is stopping)."""
     if receipts:
         Receipt.objects.filter(pk__in=[r.pk for r in receipts]).update(
             state=Receipt.State.PENDING, attempts=F("attempts") - 1, claimed_until=None)
 
 
-def register_pending(register_id: int) -> int:
+def register_pending(register_id: int, keep_going: outbox.KeepGoing = lambda: True) -> int:
     """Register the register's waiting receipts, oldest first; stop at the first that cannot be
-    registered now. Returns how many were registered."""
+    registered now, or once `keep_going` says no (the worker is stopping: the claimed receipts
+    not yet sent are handed back). Returns how many were registered."""
     done = 0
     while claimed := _claim_due(register_id):
         for position, receipt in enumerate(claimed):
+            if not keep_going():
+                _hand_back(claimed[position:])
+                return done
             driver_state = dict(receipt.driver_state)
             try:
                 registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
@@ -271,7 +276,8 @@ def registers_with_due_receipts() -> list[int]:
     return sorted(set(due.values_list("register_id", flat=True)))
 
 
-def register_due() -> int:
+def register_due(keep_going: outbox.KeepGoing = lambda: True) -> int:
     """One pass of the worker's receipt relay: every register's due receipts, in order; how many
     were registered."""
-    return sum(register_pending(register_id) for register_id in registers_with_due_receipts())
+    return sum(register_pending(register_id, keep_going) for register_id in registers_with_due_receipts()
+               if keep_going())
