@@ -4,6 +4,7 @@ the periodic work: the outbox's sweep of senders lost to a crash, auto-close (R1
 
 import logging
 import threading
+import time
 
 from django.core.management import call_command
 from django.db import close_old_connections
@@ -75,7 +76,8 @@ def run_worker(interval: float = 0.5) -> None:
     finally:
         # SIGTERM ends db_worker; the relays finish the message or receipt in hand and hand back
         # the rest of their claims, so a restart leaves nothing to wait out a claim. `serve` waits
-        # 15 s for the worker before it kills it.
+        # 15 s for the worker before it kills it: all relays share one deadline short of that.
         stop.set()
+        deadline = time.monotonic() + STOP_SECONDS
         for relay in relays:
-            relay.join(STOP_SECONDS)
+            relay.join(max(deadline - time.monotonic(), 0))

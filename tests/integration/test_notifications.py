@@ -257,3 +257,36 @@ def test_b06_a_stopping_relay_hands_back_the_messages_it_claimed_and_did_not_try
         (OutboxMessage.State.DONE, 1, None), (OutboxMessage.State.PENDING, 0, None), (OutboxMessage.State.PENDING, 0, None)]
     assert outbox.deliver_due() == 2  # due again at once, not after the claim's two minutes
     assert len(smtp_server.wait_for(3)) == 3
+
+
+def test_b06_a_message_whose_data_cannot_be_read_holds_up_no_other_in_its_batch(
+        db, smtp_server, site_actor, monkeypatch):
+    for n in range(3):
+        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
+    messages = list(OutboxMessage.objects.order_by("pk"))
+    real_handler = outbox._handlers[messages[0].topic]
+
+    def failing_on_the_second(batch):
+        if any(m.pk == messages[1].pk for m in batch):
+            raise ValueError("a payload this version cannot read")
+        return real_handler.load(batch)
+
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, outbox.Handler(real_handler.send, failing_on_the_second))
+    assert outbox.deliver_due() == 3
+
+    states = dict(OutboxMessage.objects.values_list("pk", "state"))
+    assert [states[m.pk] for m in messages] == [OutboxMessage.State.DONE, OutboxMessage.State.PENDING,
+                                                OutboxMessage.State.DONE]
+    assert sorted(m["To"] for m in smtp_server.wait_for(2)) == ["buyer0@example.com", "buyer2@example.com"]
+
+
+def test_b06_a_message_of_a_topic_nobody_handles_waits_for_a_retry_and_holds_up_no_other(db, smtp_server, site_actor):
+    stray = outbox.post("nobody.listens", {"x": 1})
+    _place(site_actor, email="anna@example.com")
+
+    assert outbox.deliver_due() == 2
+
+    stray.refresh_from_db()
+    assert (stray.state, stray.claimed_until) == (OutboxMessage.State.PENDING, None)
+    assert "no handler for the topic 'nobody.listens'" in stray.last_error
+    assert [m["To"] for m in smtp_server.wait_for(1)] == ["anna@example.com"]

@@ -561,6 +561,7 @@ def test_b06_when_the_register_goes_away_mid_batch_the_untried_receipts_wait_una
     assert [(r.state, r.attempts, r.claimed_until) for r in Receipt.objects.order_by("id")] == [
         (REGISTERED, 1, None), (PENDING, 1, None), (PENDING, 0, None)]
     assert fiscal.register_pending(registers.desk.pk) == 0  # the third waits behind the second
+    assert fiscal.registers_with_due_receipts() == []  # and does not wake the relay while it waits
 
     monkeypatch.undo()
     make_due()
@@ -581,3 +582,37 @@ def test_b06_a_stopping_worker_hands_back_the_receipts_it_claimed_and_did_not_se
     assert fiscal.registers_with_due_receipts() == [registers.desk.pk]  # due again at once
     assert fiscal.register_due() == 2
     assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+
+
+def test_b06_a_relay_pass_takes_one_batch_of_a_register_so_a_busy_one_does_not_hold_up_the_others(
+        cashier, place, registers):
+    for _ in range(fiscal.CLAIM_BATCH + 2):
+        pay(cashier, place(), "300.00", registers.desk)
+
+    assert fiscal.register_due() == fiscal.CLAIM_BATCH
+    assert fiscal.register_due() == 2
+
+
+def test_b06_a_batch_sent_to_a_slow_register_is_claimed_afresh_before_its_claim_could_run_out(
+        cashier, place, registers, monkeypatch):
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]
+    clock, claims = [1000.0], []
+    really_claim, really_register = fiscal._claim_due, EmulatorDriver.register
+
+    def claim(register_id):
+        claims.append(register_id)
+        return really_claim(register_id)
+
+    def slow_register(driver, doc, state):
+        clock[0] += fiscal.CLAIM_SECONDS / 2 + 1
+        return really_register(driver, doc, state)
+
+    monkeypatch.setattr(fiscal, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(fiscal, "_claim_due", claim)
+    monkeypatch.setattr(EmulatorDriver, "register", slow_register)
+
+    assert fiscal.register_pending(registers.desk.pk) == 3
+
+    assert len(claims) == 4  # a fresh claim before each receipt, and the last finds nothing
+    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+    assert set(Receipt.objects.values_list("state", "attempts")) == {(REGISTERED, 1)}

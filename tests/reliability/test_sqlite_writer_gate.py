@@ -104,6 +104,29 @@ def test_b06_writers_that_timed_out_while_another_process_held_the_gate_leave_it
     test_b06_writers_of_one_process_go_through_the_gate_one_at_a_time_in_turn(gate)
 
 
+def test_b06_a_writer_interrupted_while_waiting_for_another_process_leaves_the_gate_usable(gate):
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted  # as db_worker's SIGTERM handler raises SystemExit mid-wait
+
+    child = _holder(gate.lock_path)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupted):
+            gate.acquire(timeout=5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        child.kill()
+        child.wait()
+
+    gate.acquire(timeout=5)  # the waiter left behind gave both locks back once the holder was gone
+    gate.release()
+
+
 @committed_db
 def test_b06_a_rolled_back_transaction_opens_the_gate_for_the_next_writer():
     from django.db import connection, transaction

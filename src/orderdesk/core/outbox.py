@@ -115,21 +115,38 @@ def _hand_back(messages: list[OutboxMessage]) -> None:
             state=OutboxMessage.State.PENDING, attempts=F("attempts") - 1, claimed_until=None)
 
 
+def _load(load: Load, group: list[OutboxMessage]) -> dict[int, Any]:
+    """What the group's messages need, read in one go. If that fails, each message is read alone,
+    so one bad message holds up no other; a message whose own read fails gets its error."""
+    try:
+        return load(group)
+    except Exception as exc:  # a failed read is retried later, whatever its type
+        if len(group) == 1:
+            return {group[0].pk: exc}
+    loaded = {}
+    for message in group:
+        try:
+            loaded.update(load([message]))
+        except Exception as exc:
+            loaded[message.pk] = exc
+    return loaded
+
+
 def _send_all(claimed: list[OutboxMessage], keep_going: KeepGoing = lambda: True) -> list[str]:
     outcomes = []
     for topic, group in groupby(claimed, key=lambda message: message.topic):
         group = list(group)
-        load = _handlers[topic].load
-        try:
-            loaded = load(group) if load else {}
-        except Exception as exc:  # the batch's read failed: each message is retried on its own later
-            outcomes += [_retry_later(message, exc) for message in group]
+        handler = _handlers.get(topic)
+        if handler is None:
+            outcomes += [_retry_later(message, LookupError(f"no handler for the topic {topic!r}")) for message in group]
             continue
+        loaded = _load(handler.load, group) if handler.load else {}
         for message in group:
             if not keep_going():
                 _hand_back(claimed[len(outcomes):])
                 return outcomes
-            outcomes.append(_send(message, loaded.get(message.pk)))
+            item = loaded.get(message.pk)
+            outcomes.append(_retry_later(message, item) if isinstance(item, Exception) else _send(message, item))
     return outcomes
 
 

@@ -14,9 +14,10 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import takewhile
+from time import monotonic
 
 from django.db import OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from orderdesk.core import outbox, rows
@@ -202,38 +203,63 @@ def _hand_back(receipts: list[Receipt]) -> None:
 
 def register_pending(register_id: int, keep_going: outbox.KeepGoing = lambda: True) -> int:
     """Register the register's waiting receipts, oldest first; stop at the first that cannot be
-    registered now, or once `keep_going` says no (the worker is stopping: the claimed receipts
-    not yet sent are handed back). Returns how many were registered."""
-    done = 0
-    while claimed := _claim_due(register_id):
-        for position, receipt in enumerate(claimed):
-            if not keep_going():
-                _hand_back(claimed[position:])
-                return done
-            driver_state = dict(receipt.driver_state)
-            try:
-                registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
-            except (RegisterUnavailable, RegistrationPending) as exc:
-                next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
-                Receipt.objects.filter(pk=receipt.pk).update(
-                    state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
-                )
-                _hand_back(claimed[position + 1:])
-                log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
-                return done
-            except ReceiptRejected as exc:
-                with transaction.atomic():
-                    Receipt.objects.filter(pk=receipt.pk).update(
-                        state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
-                        driver_state=driver_state,
-                    )
-                    events.record(receipt.order, "receipt.failed", SYSTEM,
-                                  {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
-                continue
-            _record_registration(receipt, registration, driver_state)
-            done += 1
+    registered now, or once `keep_going` says no. Returns how many were registered."""
+    done, more = 0, True
+    while more:
+        registered, more = _register_batch(register_id, keep_going)
+        done += registered
     return done
+
+
+def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int, bool]:
+    """Claim the register's due receipts and send them in order; how many were registered, and
+    whether more may be done now (not when nothing was due, the register went away or the
+    worker is stopping).
+    Receipts claimed but not sent are handed back: those behind one the register did not take,
+    those left when the worker stops, and those whose claim has run half its time while the ones
+    before them were sent (a slow register), so no claim of ours runs out under another worker."""
+    claimed, claimed_at, done = _claim_due(register_id), monotonic(), 0
+    if not claimed:
+        return 0, False
+    for position, receipt in enumerate(claimed):
+        if not keep_going():
+            _hand_back(claimed[position:])
+            return done, False
+        if monotonic() - claimed_at > CLAIM_SECONDS / 2:
+            _hand_back(claimed[position:])
+            return done, True
+        driver_state = dict(receipt.driver_state)
+        try:
+            registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
+        except (RegisterUnavailable, RegistrationPending) as exc:
+            next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
+            Receipt.objects.filter(pk=receipt.pk).update(
+                state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
+                last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
+            )
+            _hand_back(claimed[position + 1:])
+            log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
+            return done, False
+        except ReceiptRejected as exc:
+            with transaction.atomic():
+                Receipt.objects.filter(pk=receipt.pk).update(
+                    state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
+                    driver_state=driver_state,
+                )
+                events.record(_fresh_order(receipt), "receipt.failed", SYSTEM,
+                              {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
+            continue
+        _record_registration(receipt, registration, driver_state)
+        done += 1
+    return done, True
+
+
+def _fresh_order(receipt: Receipt) -> Order:
+    """The receipt's order as it is now, for the event's snapshot: the one read with the claim may
+    be as old as the register was slow."""
+    order = receipt.order
+    order.refresh_from_db(fields=["status", "payment_status", "total", "paid_amount"])
+    return order
 
 
 BOOKKEEPING_ATTEMPTS = 3
@@ -252,7 +278,7 @@ def _record_registration(receipt: Receipt, registration, driver_state: dict) -> 
                     fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
                     registered_at=registration.registered_at, ofd_url=registration.ofd_url,
                 )
-                events.record(receipt.order, "receipt.registered", SYSTEM, {
+                events.record(_fresh_order(receipt), "receipt.registered", SYSTEM, {
                     "receipt_id": receipt.pk, "purpose": receipt.purpose, "total": str(receipt.total),
                     "fd_number": registration.fd_number,
                 }, mail_customer=False)
@@ -266,18 +292,21 @@ def _record_registration(receipt: Receipt, registration, driver_state: dict) -> 
 
 
 def registers_with_due_receipts() -> list[int]:
-    """Registers with a receipt to register now: one waiting whose time has come, or one left
-    claimed by a worker that died before its claim ran out."""
+    """Registers whose oldest unregistered receipt is to be registered now: waiting, its time
+    come, or left claimed by a worker that died before its claim ran out. (Receipts behind a
+    head that waits for an offline register wait with it, and do not wake the relay.)"""
     now = timezone.now()
-    due = Receipt.objects.filter(
+    heads = (Receipt.objects.filter(state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
+             .values("register_id").annotate(head=Min("id")).values("head"))
+    due = Receipt.objects.filter(pk__in=heads).filter(
         Q(state=Receipt.State.PENDING, next_attempt_at__lte=now)
         | Q(state=Receipt.State.REGISTERING, claimed_until__lt=now)
     )
-    return sorted(set(due.values_list("register_id", flat=True)))
+    return sorted(due.values_list("register_id", flat=True))
 
 
 def register_due(keep_going: outbox.KeepGoing = lambda: True) -> int:
-    """One pass of the worker's receipt relay: every register's due receipts, in order; how many
-    were registered."""
-    return sum(register_pending(register_id, keep_going) for register_id in registers_with_due_receipts()
+    """One pass of the worker's receipt relay: one batch of every register with due receipts, so a
+    busy register does not keep the others waiting; how many were registered."""
+    return sum(_register_batch(register_id, keep_going)[0] for register_id in registers_with_due_receipts()
                if keep_going())

@@ -80,8 +80,22 @@ class WriterGate:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             self.thread_lock.release()
 
-        threading.Thread(target=wait_in_flock, name="sqlite-writer-gate", daemon=True).start()
-        if granted.wait(max(deadline - time.monotonic(), 0)):
+        helper = threading.Thread(target=wait_in_flock, name="sqlite-writer-gate", daemon=True)
+        try:
+            helper.start()
+            got_it = granted.wait(max(deadline - time.monotonic(), 0))
+        except BaseException:  # interrupted while waiting (SystemExit from a signal handler, say)
+            with handover:
+                if granted.is_set():  # granted, but we leave with the exception: give it back
+                    if failure is None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    self.thread_lock.release()
+                elif helper.ident is None:  # no helper ever ran
+                    self.thread_lock.release()
+                else:
+                    abandoned = True
+            raise
+        if got_it:
             return self._granted(failure)
         with handover:
             if granted.is_set():
