@@ -227,7 +227,7 @@ def test_b06_payments_acknowledged_before_kill_9_survive_once_and_their_receipts
     finally:
         server.stop()
     # a receipt claimed by a worker that was killed waits for its claim to expire: that time passes
-    # here, and the worker's job runs once more
+    # here, and the register's receipts are registered once more
     installation.run("manage", "shell", "-c", (
         "from datetime import timedelta; from django.utils import timezone; "
         "from orderdesk.fiscal.models import Receipt; from orderdesk.fiscal.services import register_pending; "
@@ -246,3 +246,38 @@ def test_b06_payments_acknowledged_before_kill_9_survive_once_and_their_receipts
     assert {r[1] for r in receipts} == {"registered"}
     journal = installation.query("SELECT uuid, COUNT(*) FROM fiscal_emulatorjournal GROUP BY uuid")
     assert {uuid_: count for uuid_, count in journal} == {r[2]: 1 for r in receipts}  # registered exactly once
+
+
+def test_b06_a_worker_stopped_mid_batch_leaves_no_receipt_claimed_and_the_next_one_registers_each_once(installation):
+    installation.run("migrate", "--verbosity", "0")
+    installation.run("demo-data")  # its payments owe receipts that no worker has registered yet
+    owed = installation.query("SELECT COUNT(*) FROM fiscal_receipt")[0][0]
+    assert owed > 2 * 20  # more than two of the relay's batches
+
+    log = open(installation.root / "worker.log", "a")
+    worker = subprocess.Popen([str(ORDERDESK), "worker"], env=installation.env, cwd=installation.root,
+                              stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while not installation.query("SELECT COUNT(*) FROM fiscal_receipt WHERE state = 'registered'")[0][0]:
+            assert time.monotonic() < deadline, "the worker registered nothing within 60 s"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGTERM)  # as serve stops it: mid-batch, most likely
+        assert worker.wait(timeout=15) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        log.close()
+
+    states = dict(installation.query("SELECT state, COUNT(*) FROM fiscal_receipt GROUP BY state"))
+    assert "registering" not in states  # nothing waits out a claim after a stop
+    assert installation.query("SELECT COUNT(*) FROM fiscal_receipt WHERE state = 'pending' AND attempts > 0") == [(0,)]
+
+    installation.run("manage", "shell", "-c", (  # the next worker: what was handed back is due at once
+        "from orderdesk.fiscal.services import register_pending, registers_with_due_receipts; "
+        "[register_pending(register_id) for register_id in registers_with_due_receipts()]"))
+    assert installation.query("SELECT COUNT(*) FROM fiscal_receipt WHERE state <> 'registered'") == [(0,)]
+    journal = installation.query("SELECT uuid, COUNT(*) FROM fiscal_emulatorjournal GROUP BY uuid")
+    receipts = installation.query("SELECT uuid FROM fiscal_receipt")
+    assert {uuid_: count for uuid_, count in journal} == {r[0]: 1 for r in receipts}  # each registered once
