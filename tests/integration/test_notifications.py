@@ -65,6 +65,13 @@ def _place(site_actor, **body):
     return services.place_order(site_actor, OrderIn(**order_body(**body))).order
 
 
+def _place_for_buyers(site_actor, count: int, batch: str = "") -> list[OutboxMessage]:
+    """One order each for buyer0@ … buyer{count-1}@example.com; the mail messages they owe, oldest first."""
+    for n in range(count):
+        _place(site_actor, external_id=f"site-{batch}{n}", email=f"buyer{n}@example.com")
+    return list(OutboxMessage.objects.order_by("pk"))[-count:]
+
+
 def test_s04_status_change_mails_the_customer_old_and_new_status_in_russian(db, smtp_server, site_actor, actor_of):
     order = _place(site_actor, email="anna@example.com")
     run_worker()
@@ -168,9 +175,7 @@ def test_b06_a_message_already_delivered_is_not_sent_again_when_delivery_runs_tw
 
 def test_b06_the_relay_delivers_every_due_message_oldest_first_and_a_failure_holds_up_no_other(
         db, smtp_server, site_actor, monkeypatch):
-    for n in range(5):
-        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
-    messages = list(OutboxMessage.objects.order_by("pk"))
+    messages = _place_for_buyers(site_actor, 5)
     real_handler = outbox._handlers[messages[0].topic]
 
     def failing_for_the_second(message, loaded):
@@ -203,8 +208,7 @@ def test_b06_a_message_claimed_by_one_relay_is_not_taken_by_another(db, smtp_ser
 
 def test_b06_a_batch_of_mails_reads_its_events_and_orders_in_a_fixed_number_of_queries(db, smtp_server, site_actor):
     def queries_to_deliver(count: int) -> int:
-        for n in range(count):
-            _place(site_actor, external_id=f"site-{count}-{n}", email=f"buyer{n}@example.com")
+        _place_for_buyers(site_actor, count, batch=f"{count}-")
         with CaptureQueriesContext(connection) as reads:
             assert outbox.deliver_due() == count
         return sum(1 for q in reads.captured_queries if q["sql"].startswith("SELECT"))
@@ -215,9 +219,7 @@ def test_b06_a_batch_of_mails_reads_its_events_and_orders_in_a_fixed_number_of_q
 
 def test_b06_when_a_batch_cannot_be_read_every_message_in_it_waits_for_a_retry_and_none_is_lost(
         db, smtp_server, site_actor, monkeypatch):
-    for n in range(3):
-        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
-    topic = OutboxMessage.objects.first().topic
+    topic = _place_for_buyers(site_actor, 3)[0].topic
     real_handler = outbox._handlers[topic]
 
     def database_away(messages):
@@ -245,8 +247,7 @@ def test_b06_a_mail_about_a_purged_order_is_skipped_not_retried(db, smtp_server,
 
 
 def test_b06_a_stopping_relay_hands_back_the_messages_it_claimed_and_did_not_try(db, smtp_server, site_actor):
-    for n in range(3):
-        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
+    _place_for_buyers(site_actor, 3)
 
     def until_the_first_is_sent() -> bool:
         return not OutboxMessage.objects.filter(state=OutboxMessage.State.DONE).exists()
@@ -261,9 +262,7 @@ def test_b06_a_stopping_relay_hands_back_the_messages_it_claimed_and_did_not_try
 
 def test_b06_a_message_whose_data_cannot_be_read_holds_up_no_other_in_its_batch(
         db, smtp_server, site_actor, monkeypatch):
-    for n in range(3):
-        _place(site_actor, external_id=f"site-{n}", email=f"buyer{n}@example.com")
-    messages = list(OutboxMessage.objects.order_by("pk"))
+    messages = _place_for_buyers(site_actor, 3)
     real_handler = outbox._handlers[messages[0].topic]
 
     def failing_on_the_second(batch):

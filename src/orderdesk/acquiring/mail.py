@@ -11,13 +11,8 @@ from orderdesk.core.models import OutboxMessage
 from orderdesk.orders.notifications import money_text
 
 
-def _links(messages: list[OutboxMessage]) -> dict[int, PaymentLink]:
-    links = PaymentLink.objects.select_related("order", "order__customer").in_bulk(
-        [m.payload["link_id"] for m in messages])
-    return {m.pk: links[m.payload["link_id"]] for m in messages if m.payload["link_id"] in links}
-
-
-@outbox.handler(LINK_EMAIL_TOPIC, load=_links)
+@outbox.handler(LINK_EMAIL_TOPIC, load=outbox.rows_named_in_payload(
+    PaymentLink.objects.select_related("order", "order__customer"), "link_id"))
 def send_link_email(message: OutboxMessage, link: PaymentLink | None) -> None:
     if link is None:
         raise outbox.SkipDelivery("the payment link is gone")

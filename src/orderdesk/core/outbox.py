@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from orderdesk.core import rows
@@ -55,6 +55,17 @@ def handler(topic: str, load: Load | None = None):
         return send
 
     return register
+
+
+def rows_named_in_payload(queryset: QuerySet, key: str) -> Load:
+    """A loader for messages whose payload names one row by id under `key`: the batch's rows in
+    one query (a message whose row is gone gets None)."""
+
+    def load(messages: list[OutboxMessage]) -> dict[int, Any]:
+        found = queryset.in_bulk([m.payload[key] for m in messages])
+        return {m.pk: found.get(m.payload[key]) for m in messages}
+
+    return load
 
 
 def post(topic: str, payload: dict) -> OutboxMessage:

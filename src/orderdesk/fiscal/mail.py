@@ -15,13 +15,8 @@ SUBJECTS = {
 }
 
 
-def _receipts(messages: list[OutboxMessage]) -> dict[int, Receipt]:
-    receipts = Receipt.objects.select_related("order", "register").prefetch_related("lines").in_bulk(
-        [m.payload["receipt_id"] for m in messages])
-    return {m.pk: receipts[m.payload["receipt_id"]] for m in messages if m.payload["receipt_id"] in receipts}
-
-
-@outbox.handler(RECEIPT_EMAIL_TOPIC, load=_receipts)
+@outbox.handler(RECEIPT_EMAIL_TOPIC, load=outbox.rows_named_in_payload(
+    Receipt.objects.select_related("order", "register").prefetch_related("lines"), "receipt_id"))
 def send_receipt_email(message: OutboxMessage, receipt: Receipt | None) -> None:
     if receipt is None:
         raise outbox.SkipDelivery("the receipt is gone")

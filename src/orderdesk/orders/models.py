@@ -65,16 +65,20 @@ class StatusDefinition(models.Model):
         return self.name_en if (language or get_language() or "ru").startswith("en") else self.name_ru
 
     @classmethod
+    def named(cls, code: str) -> "StatusDefinition | None":
+        """The status with only its code and names read (a lean look-up)."""
+        return rows.first(cls, ("code", "name_ru", "name_en"), code=code)
+
+    @classmethod
     def name_of(cls, code: str) -> str:
         """A status's name in the active language; the code itself for one no longer defined."""
-        definition = rows.first(cls, ("code", "name_ru", "name_en"), code=code)
-        return definition.name() if definition else code
+        return cls.name_lookup()(code)
 
     @classmethod
     def name_lookup(cls) -> Callable[[str], str]:
         """`name_of` for a batch (a list, a run of e-mails): each status read once, named in the
         language active at each call."""
-        definition = cache(lambda code: rows.first(cls, ("code", "name_ru", "name_en"), code=code))
+        definition = cache(cls.named)
         return lambda code: d.name() if (d := definition(code)) else code
 
 

@@ -104,7 +104,7 @@ def _intake_status(source: str) -> StatusDefinition:
     if source == rules.OrderSource.SITE:
         chosen = rows.first(ShopSettings, ("id", "default_site_status_id"), id=1)
         code = chosen.default_site_status_id if chosen else ShopSettings.current().default_site_status_id
-    return rows.first(StatusDefinition, ("code", "name_ru", "name_en"), code=code)
+    return StatusDefinition.named(code)
 
 
 def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str, status: StatusDefinition) -> Placed:
@@ -172,7 +172,8 @@ def locked_order(order_id: int, *, lock: bool = True) -> Order:
     return order
 
 
-def _touch(order: Order, fields: list[str]) -> None:
+def touch(order: Order, fields: list[str]) -> None:
+    """Write the changed `fields` of the order, a new version and the time of the change."""
     order.version += 1
     order.updated_at = timezone.now()
     changed = [Order._meta.get_field(name) for name in (*fields, "version", "updated_at")]
@@ -202,7 +203,7 @@ def move_locked(actor: Actor, order: Order, status_code: str) -> Order:
     if order.handed_over_at is None and target.hands_over_goods:
         order.handed_over_at = order.status_changed_at
         fields.append("handed_over_at")
-    _touch(order, fields)
+    touch(order, fields)
     events.record(order, "order.status.changed", actor, {"status": [current, status_code]})
     return order
 
@@ -244,7 +245,7 @@ def replace_items(actor: Actor, order_id: int, items: list[ItemIn], expected_ver
     if before == after:
         return order
     order.items_total, order.total = totals.items_total, totals.total
-    _touch(order, ["items_total", "total"])
+    touch(order, ["items_total", "total"])
     events.record(order, "order.items.changed", actor, {
         "items": [before, after], "total": [str(old_total), str(totals.total)],
     })
@@ -281,7 +282,7 @@ def update_delivery(actor: Actor, order_id: int, delivery: DeliveryIn) -> Order:
              "total": str(order.total)}
     if before == after:
         return order
-    _touch(order, ["delivery_method", "delivery_address", "delivery_price", "total"])
+    touch(order, ["delivery_method", "delivery_address", "delivery_price", "total"])
     events.record(order, "order.delivery.changed", actor, rules.changes(before, after))
     return order
 
@@ -303,7 +304,7 @@ def set_removal_mark(actor: Actor, order_id: int, marked: bool) -> Order:
     if order.deletion_mark == marked:
         return order
     order.deletion_mark = marked
-    _touch(order, ["deletion_mark"])
+    touch(order, ["deletion_mark"])
     events.record(order, "order.removal_mark.set" if marked else "order.removal_mark.cleared", actor,
                   {"deletion_mark": [not marked, marked]})
     return order

@@ -84,10 +84,7 @@ def refresh_payment_status(order: Order) -> tuple[str, str]:
     paid_in, paid_out, _exempt = _ledger(order)
     order.payment_status = payment_status(order.total, paid_in, paid_out)
     order.paid_amount = paid_in - paid_out
-    order.version += 1
-    order.updated_at = timezone.now()
-    rows.update(Order, order.pk, payment_status=order.payment_status, paid_amount=order.paid_amount,
-                version=order.version, updated_at=order.updated_at)
+    orders.touch(order, ["payment_status", "paid_amount"])
     return before, order.payment_status
 
 
@@ -211,6 +208,11 @@ def _document_number() -> str:
     return f"Д-{counters.next_value('document_number'):06d}"
 
 
+def _mark_posted(document: Document) -> None:
+    document.state, document.posted_at = Document.State.POSTED, timezone.now()
+    rows.update(Document, document.pk, state=document.state, posted_at=document.posted_at)
+
+
 def _post_money(actor: Actor, order: Order, document: Document, *, register_id: int | None,
                 settle_in_full: bool = False, mail_customer: bool = True, state: fiscal.OrderState | None = None,
                 desk: tuple[Register, Shift] | None = None) -> MoneyResult:
@@ -226,8 +228,7 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register_id: 
     change = (fiscal.Refund(document.amount, method) if is_refund
               else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
     written = _write_owed(actor, order, state, change, register_id, entry=entry, desk=desk)
-    document.state, document.posted_at = Document.State.POSTED, timezone.now()
-    rows.update(Document, document.pk, state=document.state, posted_at=document.posted_at)
+    _mark_posted(document)
     before, after = refresh_payment_status(order)
     events.record(order, "payment.refunded" if is_refund else "payment.received", actor, {
         "amount": str(document.amount), "method": method, "document": document.number,
@@ -470,8 +471,7 @@ def post_document(actor: Actor, document_id: int) -> MoneyResult | StatusResult:
     order = orders.locked_order(document.order_id)
     if document.kind == Document.Kind.SALE:
         order = orders.set_status(actor, order.pk, StatusCode.SHIPPED)
-        document.state, document.posted_at = Document.State.POSTED, timezone.now()
-        document.save(update_fields=["state", "posted_at"])
+        _mark_posted(document)
         return StatusResult(order, True, [])
     if document.amount <= 0:
         raise InvalidInput({"amount": [str(_("The amount must be positive."))]})
@@ -572,8 +572,7 @@ def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sb
     entry = PaymentEntry.objects.create(order=order, document=document, amount=order.total, method=method,
                                         payer_kind=order.customer.kind)
     written = _write_owed(actor, order, fiscal_state(order), fiscal.QuickSale(method), register.pk, entry=entry)
-    document.state, document.posted_at = Document.State.POSTED, timezone.now()
-    document.save(update_fields=["state", "posted_at"])
+    _mark_posted(document)
     refresh_payment_status(order)
     # The buyer stands at the desk: the receipt (paper, or the e-receipt of R2) is all he is sent.
     events.record(order, "payment.received", actor, {
