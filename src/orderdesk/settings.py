@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "orderdesk.fiscal",
     "orderdesk.payments",
     "orderdesk.acquiring",
+    "orderdesk.exchange",
 ]
 
 MIDDLEWARE = [
@@ -178,3 +179,11 @@ ACQUIRER_TIMEOUT_SECONDS = float(os.environ.get("ACQUIRER_TIMEOUT_SECONDS", "15"
 ACQUIRER_TRUSTED_NETWORKS = [
     n.strip() for n in os.environ.get("ACQUIRER_TRUSTED_NETWORKS", "").split(",") if n.strip()
 ]
+
+# The CommerceML exchange with 1C (B10): the charset of every answer (windows-1251, which every 1C
+# reads, or utf-8, written with a BOM) and how many orders one `query` hands out; the rest go in
+# the next exchange.
+EXCHANGE_1C_CHARSET = os.environ.get("EXCHANGE_1C_CHARSET", "windows-1251").strip().lower()
+if EXCHANGE_1C_CHARSET not in ("windows-1251", "utf-8"):
+    raise ValueError("EXCHANGE_1C_CHARSET must be windows-1251 or utf-8")
+EXCHANGE_1C_ORDERS_PER_QUERY = int(os.environ.get("EXCHANGE_1C_ORDERS_PER_QUERY", "1000"))

@@ -4,9 +4,13 @@ from django.urls import path
 from django.utils.translation import gettext as _
 
 from orderdesk.api import api
+from orderdesk.exchange.views import exchange
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    # The path is whatever the shop types into 1C; the second is the one 1C's forms suggest (Bitrix's).
+    path("exchange/1c", exchange, name="exchange-1c"),
+    path("bitrix/admin/1c_exchange.php", exchange),
     path("admin/", admin.site.urls),
 ]
 

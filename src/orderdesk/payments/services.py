@@ -55,6 +55,10 @@ def handed_over(order: Order) -> bool:
     return order.handed_over_at is not None
 
 
+# Delivery is a service at the general rate, which "22" stands for whatever the date.
+DELIVERY_VAT_RATE = "22"
+
+
 def fiscal_state(order: Order) -> fiscal.OrderState:
     paid_in, paid_out, exempt = _ledger(order)
     items = tuple(
@@ -63,11 +67,10 @@ def fiscal_state(order: Order) -> fiscal.OrderState:
         for i in order.items.all()
     )
     if order.delivery_price > 0:
-        # Delivery is part of what the buyer pays for, so it is a line of the receipt (a service at
-        # the general rate, which "22" stands for whatever the date).
+        # Delivery is part of what the buyer pays for, so it is a line of the receipt.
         delivery = f"Доставка ({order.delivery_method})" if order.delivery_method else "Доставка"
         items += (fiscal.Item(name=delivery[:128], quantity=Decimal("1"), price=order.delivery_price,
-                              amount=order.delivery_price, vat_rate="22", kind="service", unit="усл"),)
+                              amount=order.delivery_price, vat_rate=DELIVERY_VAT_RATE, kind="service", unit="усл"),)
     last_advance = order.receipts.filter(purpose=fiscal.Purpose.ADVANCE).order_by("-id").values_list(
         "created_at", flat=True).first()
     return fiscal.OrderState(

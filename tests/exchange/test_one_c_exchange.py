@@ -1,0 +1,470 @@
+"""B10: a client that behaves as 1C runs the CommerceML «sale» exchange against /exchange/1c and
+checks what commerceml.md §9 lists: the answers' shapes, the orders document, two-phase delivery,
+1C's documents applied once, and every bad call answered with `failure`, never a 500."""
+
+import io
+import zipfile
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from orderdesk.core.models import ApiKey
+from orderdesk.core.rights import Role
+from orderdesk.exchange.models import OrderExchange
+from orderdesk.orders import services as orders
+from orderdesk.orders.models import Order
+from orderdesk.orders.schemas import OrderIn
+from orderdesk.payments import services as payments
+from tests.conftest import order_body
+from tests.exchange.one_c import OneC, documents, requisites, status_update, text
+
+
+@pytest.fixture
+def integration_key(db):
+    return ApiKey.issue(name="1C", role=Role.INTEGRATION)[1]
+
+
+@pytest.fixture
+def one_c(integration_key) -> OneC:
+    return OneC(Client(), "1c-exchange", integration_key)
+
+
+@pytest.fixture
+def connected(one_c) -> OneC:
+    assert one_c.checkauth().first == "success"
+    one_c.init()
+    return one_c
+
+
+@pytest.fixture
+def place(site_actor):
+    counter = iter(range(1, 10_000))
+
+    def make(**overrides) -> Order:
+        return orders.place_order(site_actor, OrderIn(**order_body(f"1c-{next(counter)}", **overrides))).order
+
+    return make
+
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+def numbers(root) -> list[str]:
+    return [text(d, "Номер") for d in documents(root)]
+
+
+# ---- checkauth and init ----
+
+
+def test_b10_checkauth_with_an_integration_key_answers_success_and_a_cookie(one_c):
+    answer = one_c.checkauth()
+
+    assert answer.status == 200
+    assert answer.first == "success"
+    assert one_c.cookie[0] == "orderdesk_1c" and len(one_c.cookie[1]) >= 32
+
+
+def test_b10_init_announces_zip_and_the_file_limit(connected):
+    answer = connected.answers[-1]
+
+    assert answer.lines[0] == "zip=no"
+    assert connected.file_limit == 16 * 1024 * 1024
+    assert "version=2.08" in answer.lines
+
+
+@pytest.mark.parametrize("password", ["wrong", ""])
+def test_b10_checkauth_with_a_wrong_password_answers_failure_with_a_message(one_c, password):
+    one_c.password = password
+
+    answer = one_c.checkauth()
+
+    assert (answer.status, answer.first) == (200, "failure")
+    assert answer.lines[1].strip()
+
+
+def test_b10_a_site_key_is_not_an_integration_key(one_c, db):
+    one_c.password = ApiKey.issue(name="site", role=Role.SITE)[1]
+
+    assert one_c.checkauth().first == "failure"
+
+
+def test_b10_a_revoked_key_ends_its_sessions(connected):
+    ApiKey.objects.update(revoked_at=timezone.now())
+
+    answer = connected.call("query")
+    assert (answer.status, answer.first) == (200, "failure")
+
+
+def test_b10_no_credentials_at_all_is_challenged_with_401(one_c):
+    answer = one_c.call("checkauth")
+
+    assert answer.status == 401 and answer.first == "failure"
+    assert one_c.client.get(f"{one_c.path}?type=sale&mode=query")["WWW-Authenticate"].startswith("Basic")
+
+
+def test_b10_a_call_with_a_stale_cookie_answers_failure(one_c):
+    one_c.cookie = ("orderdesk_1c", "not-a-session")
+
+    answer = one_c.call("init")
+
+    assert (answer.status, answer.first) == (200, "failure")
+
+
+def test_b10_basic_credentials_on_every_call_work_without_the_cookie(one_c, place):
+    place()
+
+    answer = one_c.call("query", basic=True)
+
+    assert answer.status == 200 and answer.content.startswith(b"<?xml")
+
+
+@pytest.mark.parametrize("query", ["type=catalog&mode=init", "type=sale&mode=launch", "type=&mode=", "mode=query"])
+def test_b10_an_unknown_type_or_command_answers_failure(connected, query):
+    response = connected.client.get(f"{connected.path}?{query}")
+
+    assert response.status_code == 200
+    assert response.content.decode("cp1251").split("\n")[0] == "failure"
+
+
+def test_b10_the_path_1c_suggests_answers_too(integration_key):
+    one_c = OneC(Client(), "1c", integration_key, path="/bitrix/admin/1c_exchange.php")
+
+    assert one_c.checkauth().first == "success"
+
+
+# ---- the orders document ----
+
+
+def test_b10_query_gives_every_order_in_windows_1251_with_the_required_elements(connected, place):
+    order = place(comment="Позвонить за час ₽")
+
+    root = connected.query()
+
+    assert connected.answers[-1].content.startswith(b'<?xml version="1.0" encoding="windows-1251"?>')
+    assert root.tag == "КоммерческаяИнформация"
+    assert root.get("ВерсияСхемы") == "2.08" and len(root.get("ВерсияСхемы")) <= 5
+    assert len(root.get("ДатаФормирования")) == 19 and root.get("ДатаФормирования")[10] == "T"
+    assert root.find("Контейнер") is None
+    [document] = documents(root)
+    assert len(text(document, "Ид")) <= 40
+    assert text(document, "Номер") == order.number
+    assert text(document, "Дата") == order.created_at.astimezone(MOSCOW).strftime("%Y-%m-%d")
+    assert text(document, "ХозОперация") == "Заказ товара"
+    assert text(document, "Роль") == "Продавец"
+    assert text(document, "Валюта") == "RUB" and text(document, "Курс") == "1"
+    assert text(document, "Комментарий") == "Позвонить за час ₽"  # a character 1251 lacks, as a reference
+    assert "&#8381;".encode() in connected.answers[-1].content
+    assert text(document, "Контрагенты/Контрагент/Роль") == "Покупатель"
+    assert text(document, "Контрагенты/Контрагент/Наименование") == "Иван Петров"
+
+
+def test_b10_the_document_sum_is_the_sum_of_its_lines_with_the_delivery_line_as_a_service(connected, place):
+    order = place()
+
+    [document] = documents(connected.query())
+
+    lines = document.findall("Товары/Товар")
+    assert Decimal(text(document, "Сумма")) == sum(Decimal(text(line, "Сумма")) for line in lines) == order.total
+    for value in [text(document, "Сумма")] + [text(line, p) for line in lines for p in ("Сумма", "ЦенаЗаЕдиницу")]:
+        assert "." in value and len(value.split(".")[1]) == 2
+    delivery = [line for line in lines if text(line, "Ид") == "ORDER_DELIVERY"]
+    assert len(delivery) == 1 and Decimal(text(delivery[0], "Сумма")) == order.delivery_price
+    assert requisites(delivery[0]) == {"ВидНоменклатуры": "Услуга", "ТипНоменклатуры": "Услуга"}
+    goods = [line for line in lines if text(line, "Ид") != "ORDER_DELIVERY"]
+    assert {requisites(line)["ТипНоменклатуры"] for line in goods} == {"Товар"}
+    assert {text(line, "СтавкиНалогов/СтавкаНалога/Ставка") for line in lines} == {"22"}
+    vat = sum(Decimal(text(line, "Налоги/Налог/Сумма")) for line in lines)
+    assert Decimal(text(document, "Налоги/Налог/Сумма")) == vat
+    assert vat == sum((Decimal(text(line, "Сумма")) * 22 / 122).quantize(Decimal("0.01")) for line in lines)
+
+
+def test_b10_order_requisites_tell_status_payment_and_cancellation(connected, place, actor_of):
+    order = place()
+    orders.set_status(actor_of("manager"), order.pk, "cancelled")
+
+    [document] = documents(connected.query())
+
+    values = requisites(document)
+    assert values["Статуса заказа ИД"] == "cancelled"
+    assert values["Статус заказа"].startswith("[cancelled] ")
+    assert values["Отменен"] == "true" and values["Заказ оплачен"] == "false"
+
+
+def test_b10_utf8_output_is_a_setting_and_carries_a_bom(connected, place, settings):
+    settings.EXCHANGE_1C_CHARSET = "utf-8"
+    place()
+
+    root = connected.query()
+
+    assert connected.answers[-1].content.startswith(b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?>')
+    assert len(documents(root)) == 1
+
+
+def test_b10_version_2_05_names_the_unit_in_base_unit(one_c, place):
+    place()
+    one_c.checkauth()
+    one_c.init(version="2.05")
+
+    [document] = documents(one_c.query())
+
+    unit = document.find("Товары/Товар/БазоваяЕдиница")
+    assert unit is not None and unit.get("Код") == "796"
+    assert document.find("Товары/Товар/Единица") is None
+
+
+# ---- two-phase delivery ----
+
+
+def test_b10_a_query_without_success_gives_the_same_orders_again(connected, place):
+    first, second = place(), place()
+
+    assert numbers(connected.query()) == [first.number, second.number]
+    assert numbers(connected.query()) == [first.number, second.number]
+
+
+def test_b10_success_confirms_what_the_query_gave_and_only_new_changes_come_next(connected, place, actor_of):
+    first, second = place(), place()
+    connected.query()
+
+    assert connected.success().lines == ["success"]
+
+    assert numbers(connected.query()) == []
+    orders.set_status(actor_of("manager"), second.pk, "agreed")
+    third = place()
+    assert numbers(connected.query()) == [second.number, third.number]
+
+
+def test_b10_an_order_changed_between_query_and_success_comes_again(connected, place, actor_of):
+    order = place()
+    connected.query()
+    orders.set_status(actor_of("manager"), order.pk, "agreed")
+
+    connected.success()
+
+    assert numbers(connected.query()) == [order.number]
+    assert requisites(documents(connected.query())[0])["Статуса заказа ИД"] == "agreed"
+
+
+def test_b10_a_query_hands_out_at_most_the_configured_number_of_orders(connected, place, settings):
+    settings.EXCHANGE_1C_ORDERS_PER_QUERY = 2
+    made = [place() for _ in range(3)]
+
+    assert numbers(connected.query()) == [o.number for o in made[:2]]
+    connected.success()
+    assert numbers(connected.query()) == [made[2].number]
+
+
+# ---- 1C's documents ----
+
+
+def test_b10_a_posted_and_paid_document_agrees_the_order_and_keeps_1cs_payment_as_a_fact(connected, place):
+    order = place()
+
+    answer = connected.upload("documents___a.xml", status_update(
+        order.number, **{"Номер по 1С": "ТД00-000731", "Дата по 1С": "2026-03-14T16:05:11", "Проведен": "true",
+                         "Дата оплаты по 1С": "2026-03-15T10:20:00", "Номер оплаты по 1С": "ТД00-000412",
+                         "Дата отгрузки по 1С": "T", "Статус заказа": "К выполнению"}))
+    assert answer.first == "success"
+    assert connected.import_file("documents___a.xml").first == "success"
+
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+    assert order.payment_status == "not_paid" and order.paid_amount == 0  # 1C fiscalised it; no amount is known
+    assert not order.receipts.exists()
+    state = OrderExchange.objects.get(order=order)
+    assert (state.one_c_number, state.payment_number, state.one_c_status) == ("ТД00-000731", "ТД00-000412", "К выполнению")
+    assert state.posted and state.paid_at is not None and state.shipped_at is None
+    codes = list(order.events.values_list("code", flat=True))
+    assert codes[-2:] == ["order.status.changed", "order.1c.updated"]
+    assert order.events.get(code="order.status.changed").actor_role == "integration"
+
+
+def test_b10_a_shipment_in_1c_ships_the_order(connected, place):
+    order = place()
+
+    connected.upload("a.xml", status_update(order.number, Проведен="true", **{"Дата отгрузки по 1С": "15.03.2026 12:00:00"}))
+    connected.import_file("a.xml")
+
+    order.refresh_from_db()
+    assert order.status_id == "shipped"
+
+
+def test_b10_a_deletion_mark_and_cancellation_from_1c_mark_and_cancel_and_can_be_undone(connected, place):
+    order = place()
+
+    connected.upload("a.xml", status_update(order.number, ПометкаУдаления="true", Отменен="true"))
+    connected.import_file("a.xml")
+    order.refresh_from_db()
+    assert (order.deletion_mark, order.status_id) == (True, "cancelled")
+
+    connected.upload("a.xml", status_update(order.number, ПометкаУдаления="false"))
+    connected.import_file("a.xml")
+    order.refresh_from_db()
+    assert order.deletion_mark is False
+
+
+def test_b10_the_deletion_mark_as_an_element_counts_as_the_requisite_does(connected, place):
+    order = place()
+    data = status_update(order.number).replace("<Валюта>".encode(), "<ПометкаУдаления>true</ПометкаУдаления><Валюта>".encode())
+
+    connected.upload("a.xml", data)
+    connected.import_file("a.xml")
+
+    order.refresh_from_db()
+    assert order.deletion_mark is True
+
+
+def test_b10_orders_updated_by_1c_are_not_echoed_back(connected, place):
+    order = place()
+    connected.query()
+    connected.success()
+
+    connected.upload("a.xml", status_update(order.number, Проведен="true"))
+    connected.import_file("a.xml")
+
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+    assert numbers(connected.query()) == []
+
+
+def test_b10_the_same_file_posted_again_changes_nothing_more(connected, place):
+    order = place()
+    data = status_update(order.number, Проведен="true", **{"Номер по 1С": "ТД-1"})
+
+    for _ in range(3):
+        connected.upload("a.xml", data)
+        assert connected.import_file("a.xml").first == "success"
+
+    assert order.events.filter(code="order.1c.updated").count() == 1
+    assert order.events.filter(code="order.status.changed").count() == 1
+
+
+def test_b10_a_file_in_chunks_is_joined_in_order(connected, place):
+    order = place()
+    data = status_update(order.number, Проведен="true")
+
+    connected.upload("big.xml", data, chunk=97)
+    connected.import_file("big.xml")
+
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+
+
+def test_b10_a_zip_upload_is_read_and_import_names_the_xml_inside(connected, place):
+    order = place()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("orders.xml", status_update(order.number, Проведен="true"))
+
+    connected.upload("v8_3B8F_3e.zip", archive.getvalue())
+    assert connected.import_file("orders.xml").first == "success"
+
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+
+
+def test_b10_windows_1251_files_and_1cs_number_and_date_quirks_are_read(connected, place):
+    order = place(items=5)  # total 1 800.00: 1C writes it «1 800,00», with a non-breaking space
+    one_c_total = f"{order.total:,.2f}".replace(",", "\u00a0").replace(".", ",")
+    data = status_update(order.number, Проведен="true", **{"Дата оплаты по 1С": "T"}).decode("utf-8").lstrip("\ufeff")
+    data = data.replace('encoding="UTF-8"', 'encoding="windows-1251"').replace(
+        "<Курс>1</Курс>", f"<Курс>1</Курс><Сумма>{one_c_total}</Сумма>")
+
+    connected.upload("a.xml", data.encode("cp1251"))
+    answer = connected.import_file("a.xml")
+
+    assert answer.lines == ["success"]  # the total was read as ours: no remark that it differs
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+    assert OrderExchange.objects.get(order=order).paid_at is None
+
+
+def test_b10_the_old_protocol_applies_the_file_when_it_is_posted(one_c, place):
+    order = place()
+    one_c.checkauth()
+    one_c.init(version=None)
+
+    answer = one_c.upload("orders.xml", status_update(order.number, Проведен="true"))
+
+    assert answer.first == "success"
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+
+
+def test_b10_a_document_for_an_unknown_number_is_reported_by_its_number(connected, place):
+    order = place()
+    data = status_update("999999", Проведен="true")
+
+    connected.upload("a.xml", data)
+    answer = connected.import_file("a.xml")
+
+    assert answer.first == "success"
+    assert any("999999" in line for line in answer.lines[1:])
+    order.refresh_from_db()
+    assert order.status_id == "pending_approval"
+
+
+def test_b10_a_move_the_lifecycle_forbids_is_reported_not_forced(connected, place, actor_of, registers):
+    order = place()
+    orders.set_status(actor_of("manager"), order.pk, "agreed")
+    payments.change_status(actor_of("administrator"), order.pk, "issued", choice="issue", register_id=registers.desk.pk)
+
+    connected.upload("a.xml", status_update(order.number, Отменен="true"))
+    answer = connected.import_file("a.xml")
+
+    order.refresh_from_db()
+    assert order.status_id == "issued"
+    assert len(answer.lines) == 2 and order.number in answer.lines[1] and "Выдан" in answer.lines[1]
+
+
+def test_b10_a_3_1_container_upload_is_accepted(connected, place):
+    order = place()
+    data = status_update(order.number, Проведен="true").replace(
+        "<Документ>".encode(), "<Контейнер><Документ>".encode()).replace(
+        "</Документ>".encode(), "</Документ></Контейнер>".encode())
+
+    connected.upload("a.xml", data)
+    connected.import_file("a.xml")
+
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+
+
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "C:\\v8_8789_c.xml", "/tmp/orders.xml", "webdata/a.xml"])
+def test_b10_a_path_in_filename_is_cut_to_its_last_part(connected, place, filename):
+    order = place()
+
+    connected.upload(filename, status_update(order.number, Проведен="true"))
+    answer = connected.import_file(filename)
+
+    assert answer.first == "success"
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+
+
+@pytest.mark.parametrize("filename", ["..", "", "a\x01b.xml"])
+def test_b10_a_filename_that_is_no_file_name_answers_failure(connected, filename):
+    answer = connected.call("file", method="post", body=b"<?xml version='1.0'?><a/>", filename=filename)
+
+    assert (answer.status, answer.first) == (200, "failure")
+
+
+@pytest.mark.parametrize("body", ["<?xml version='1.0'?><КоммерческаяИнформация><Документ>".encode(), b"not xml at all",
+                                  "<?xml version='1.0'?><Корень/>".encode()])
+def test_b10_a_malformed_file_answers_failure_and_changes_nothing(connected, place, body):
+    order = place()
+
+    connected.upload("a.xml", body)
+    answer = connected.import_file("a.xml")
+
+    assert (answer.status, answer.first) == (200, "failure")
+    assert answer.lines[1].strip()
+    order.refresh_from_db()
+    assert order.version == 1
+
+
+def test_b10_query_before_checkauth_is_challenged(one_c):
+    assert one_c.call("query").status == 401
