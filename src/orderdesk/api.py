@@ -166,6 +166,7 @@ def unexpected(request, exc):
 
 from orderdesk.acquiring.api import links_router, webhook_router  # noqa: E402
 from orderdesk.core.api import router as auth_router  # noqa: E402
+from orderdesk.exchange.api import router as exchange_router  # noqa: E402
 from orderdesk.orders.api import customer_router, orders_router, reference_router  # noqa: E402
 from orderdesk.payments.api import (  # noqa: E402
     cash_desk_router,
@@ -178,6 +179,7 @@ from orderdesk.payments.api import (  # noqa: E402
 api.add_router("/auth", auth_router)
 api.add_router("/orders", orders_router)
 api.add_router("/orders", money_router)
+api.add_router("/orders", exchange_router)
 api.add_router("/documents", documents_router)
 api.add_router("/cash-desk", cash_desk_router)
 api.add_router("/receipts", receipts_router)

@@ -106,6 +106,8 @@ RIGHTS: dict[tuple[str, str], Row] = {
     # another customer's order does not exist for a customer
     ("GET", "/api/v1/orders/{order_id}"): Row(expected={"customer": 404}),
     ("GET", "/api/v1/orders/{order_id}/history"): Row(expected={"customer": 404}),
+    # B10: what 1C confirmed and reported is back-office knowledge
+    ("GET", "/api/v1/orders/{order_id}/exchange-1c"): Row(expected=only({*STAFF, "integration_key"})),
     ("POST", "/api/v1/orders/{order_id}/status"): Row(
         body=lambda w: {"status": StatusCode.AGREED}, expected=only({*STAFF, "integration_key"})),
     ("PUT", "/api/v1/orders/{order_id}/items"): Row(body=lambda w: ONE_ITEM, expected=only(EDITORS)),

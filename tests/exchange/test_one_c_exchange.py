@@ -468,3 +468,18 @@ def test_b10_a_malformed_file_answers_failure_and_changes_nothing(connected, pla
 
 def test_b10_query_before_checkauth_is_challenged(one_c):
     assert one_c.call("query").status == 401
+
+
+def test_b10_the_order_card_shows_what_1c_confirmed_and_reported(connected, place, manager):
+    order = place()
+    path = f"/api/v1/orders/{order.pk}/exchange-1c"
+    assert manager.get(path).json()["confirmed"] is False
+
+    connected.query()
+    connected.success()
+    connected.upload("a.xml", status_update(order.number, Проведен="true", **{"Номер по 1С": "ТД00-000731"}))
+    connected.import_file("a.xml")
+
+    card = manager.get(path).json()
+    assert card["confirmed"] is True and card["version"] == card["confirmed_version"] == 2
+    assert (card["one_c_number"], card["posted"]) == ("ТД00-000731", True)

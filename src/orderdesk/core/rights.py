@@ -36,9 +36,10 @@ class Permission(StrEnum):
     REFUNDS = "payments.refunds"
     REGISTERS_MANAGE = "fiscal.registers"
     RECEIPTS_READ_ALL = "fiscal.receipts_read_all"
+    EXCHANGE_READ = "exchange.read"  # what 1C confirmed and reported of an order
 
 
-_STAFF_READ = {Permission.ORDERS_READ_ALL, Permission.RECEIPTS_READ_ALL}
+_STAFF_READ = {Permission.ORDERS_READ_ALL, Permission.RECEIPTS_READ_ALL, Permission.EXCHANGE_READ}
 _CASH_DESK = {Permission.PAYMENTS_TAKE, Permission.SHIFTS}
 _BACK_OFFICE_MONEY = {Permission.DOCUMENTS, Permission.REFUNDS}
 _ORDER_EDITING = {Permission.ORDERS_INTAKE, Permission.ORDERS_EDIT, Permission.ORDERS_SET_STATUS}

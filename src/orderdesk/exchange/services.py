@@ -89,6 +89,15 @@ def start(session: ExchangeSession, version: str) -> None:
     rows.update(ExchangeSession, session.pk, version=session.version)
 
 
+def order_state(actor: Actor, order_id: int) -> dict:
+    """B10 on the order card: staff see what 1C confirmed and reported (a customer never does)."""
+    actor.require(Permission.EXCHANGE_READ)
+    order = orders.get_order(actor, order_id)
+    state = OrderExchange.objects.filter(order=order).first() or OrderExchange(order=order)
+    return {"order_id": order.pk, "version": order.version, "confirmed": state.confirmed_version >= order.version,
+            **{name: getattr(state, name) for name in ("confirmed_version", *FACT_FIELDS)}}
+
+
 # ---- orders to 1C ----
 
 
