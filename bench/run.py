@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def load(port: int, headers: dict, orders: int, concurrency: int, prefix: str) -
                 errors.append(f"HTTP {response.status}: {content[:300]!r}")
                 break
             mine.append(time.perf_counter() - started)
+        connection.close()  # the server keeps no idle connection of ours while the other one is measured
         with lock:
             latencies.extend(mine)
 
@@ -248,49 +250,87 @@ class Database:
 
 # ---- 1. intake, the HTTP ceiling, the storage limit ----
 
+CEILING_HEADERS = {"Content-Type": "application/json"}
+OUTBOX_DRAIN_SECONDS = 120
 
-def intake_series(port: int, headers: dict, prefix: str) -> dict:
-    load(port, headers, 100, 8, f"{prefix}-warm")
-    figures = {}
-    for concurrency in CONCURRENCIES:
-        runs = [load(port, headers, N_INTAKE, concurrency, f"{prefix}-c{concurrency}-r{r}") for r in range(RUNS)]
-        figures[str(concurrency)] = median_of(runs)
-        log(f"  {prefix} c={concurrency}: {figures[str(concurrency)]}")
-    return figures
+
+def wait_for_outbox(db: Database) -> None:
+    """Until the product's worker has sent every e-mail owed so far: its sending must not run into
+    the next timed run, above all not into the ceiling's."""
+    deadline = time.monotonic() + OUTBOX_DRAIN_SECONDS
+    while owed := db.scalar("SELECT count(*) FROM core_outboxmessage WHERE state IN ('pending', 'sending')"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"intake: the worker left {owed} e-mails unsent for {OUTBOX_DRAIN_SECONDS} s")
+        time.sleep(0.05)
+
+
+def storage_run(conn, prefix: str) -> dict:
+    """The ceiling's transactions written from this process on one connection: no HTTP, no server."""
+    bodies = [order_body(n, prefix) for n in range(N_INTAKE)]
+    latencies = []
+    started = time.perf_counter()
+    for body in bodies:
+        t = time.perf_counter()
+        write_order(conn, body)
+        latencies.append(time.perf_counter() - t)
+    return {"per_s": N_INTAKE / (time.perf_counter() - started), **percentiles(latencies)}
+
+
+def intake_rounds(db: Database, servers: dict[str, tuple[int, dict]]) -> dict[str, list[dict]]:
+    """Per concurrency, RUNS rounds: a pair (the product's run and the ceiling's, back to back), then a
+    storage run. This VM's speed drifts by up to ±40% from minute to minute; the halves of a pair share
+    the moment, so their ratio is taken at one speed. The half that goes first alternates from pair to
+    pair, so whatever going second brings (a machine warmed or slowed by the first) falls on both."""
+    for name, (port, headers) in servers.items():
+        load(port, headers, 100, 8, f"{name}-warm")
+    rounds = {}
+    product_first = True
+    conn = db.connect()
+    try:
+        for concurrency in CONCURRENCIES:
+            rounds[str(concurrency)] = []
+            for r in range(RUNS):
+                tag = f"c{concurrency}-r{r}"
+                order = ["product", "ceiling"] if product_first else ["ceiling", "product"]
+                product_first = not product_first
+                measured = {"first": order[0]}
+                for name in order:
+                    wait_for_outbox(db)
+                    port, headers = servers[name]
+                    measured[name] = load(port, headers, N_INTAKE, concurrency, f"{name}-{tag}")
+                wait_for_outbox(db)
+                measured["storage"] = storage_run(conn, f"storage-{tag}")
+                product = measured["product"]["per_s"]
+                measured["ratio"] = round(product / measured["ceiling"]["per_s"], 3)
+                measured["storage_ratio"] = round(product / measured["storage"]["per_s"], 3)
+                rounds[str(concurrency)].append(measured)
+                log(f"  c={concurrency} run {r + 1} ({order[0]} first): product {product:.0f}/s, ceiling "
+                    f"{measured['ceiling']['per_s']:.0f}/s, intake/ceiling {measured['ratio']:.3f}, storage "
+                    f"{measured['storage']['per_s']:.0f}/s")
+    finally:
+        conn.close()
+    return rounds
 
 
 def bench_intake(db: Database, port: int) -> dict:
+    """The product (`orderdesk serve` on `port`) and the HTTP ceiling (on `port` + 1) run side by side
+    for the whole intake; each is idle while the other is measured."""
     key = db.cli("create-api-key", "--role", "site").strip().splitlines()[-1]
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    server = db.serve(port)
-    try:
-        intake = intake_series(port, headers, "intake")
-        workers = gunicorn_workers(server.pid)
-        rss = {str(pid): round(rss_mb(pid), 1) for pid in workers}
-    finally:
-        stop(server)
-    ceiling_server = db.ceiling(port + 1)
-    try:
-        ceiling = intake_series(port + 1, {"Content-Type": "application/json"}, "ceiling")
-    finally:
-        stop(ceiling_server)
-    storage_runs = []
-    conn = db.connect()
-    try:
-        for r in range(RUNS):
-            bodies = [order_body(n, f"storage-r{r}") for n in range(N_INTAKE)]
-            latencies = []
-            started = time.perf_counter()
-            for body in bodies:
-                t = time.perf_counter()
-                write_order(conn, body)
-                latencies.append(time.perf_counter() - t)
-            storage_runs.append({"per_s": N_INTAKE / (time.perf_counter() - started), **percentiles(latencies)})
-    finally:
-        conn.close()
-    storage = median_of(storage_runs)
-    log(f"  storage: {storage}")
-    return {"intake": intake, "ceiling": ceiling, "storage": storage, "intake_rss_mb": rss}
+    servers = {"product": (port, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}),
+               "ceiling": (port + 1, CEILING_HEADERS)}
+    with ExitStack() as running:
+        product_server = db.serve(port)
+        running.callback(stop, product_server)
+        running.callback(stop, db.ceiling(port + 1))
+        rounds = intake_rounds(db, servers)
+        rss = {str(pid): round(rss_mb(pid), 1) for pid in gunicorn_workers(product_server.pid)}
+    return {"intake": {c: median_of([r["product"] for r in rs]) for c, rs in rounds.items()},
+            "ceiling": {c: median_of([r["ceiling"] for r in rs]) for c, rs in rounds.items()},
+            "storage": median_of([r["storage"] for rs in rounds.values() for r in rs]),
+            "pair_ratio": {c: round(statistics.median(r["ratio"] for r in rs), 3) for c, rs in rounds.items()},
+            "pair_storage_ratio": {c: round(statistics.median(r["storage_ratio"] for r in rs), 3)
+                                   for c, rs in rounds.items()},
+            "intake_rounds": rounds, "intake_rss_mb": rss}
 
 
 # ---- 2. the lifecycle ----
@@ -532,17 +572,18 @@ def bench_list(db: Database, port: int) -> dict:
 
 
 def summarize(raw: dict, info: dict) -> dict:
-    c32 = lambda part: raw[part]["32"]["per_s"]  # noqa: E731
-    best = lambda part: max(v["per_s"] for v in raw[part].values())  # noqa: E731
-    intake, ceiling, storage = best("intake"), best("ceiling"), raw["storage"]["per_s"]
+    fastest = max(raw["intake"], key=lambda c: raw["intake"][c]["per_s"])  # the product's best concurrency
+    fastest_pair_ratios = [r["ratio"] for r in raw["intake_rounds"][fastest]]
     rss = {**raw["intake_rss_mb"], **raw["lifecycle_rss_mb"]}
     return {
-        "intake_orders_per_s": round(intake, 1),
-        "intake_ceiling_per_s": round(ceiling, 1),
-        "storage_limit_per_s": round(storage, 1),
-        "intake_ratio": round(intake / ceiling, 3),
-        "intake_storage_ratio": round(intake / storage, 3),
-        "intake_c32_orders_per_s": round(c32("intake"), 1),
+        "intake_orders_per_s": round(raw["intake"][fastest]["per_s"], 1),
+        "intake_ceiling_per_s": round(max(v["per_s"] for v in raw["ceiling"].values()), 1),
+        "storage_limit_per_s": round(raw["storage"]["per_s"], 1),
+        "intake_ratio": raw["pair_ratio"][fastest],
+        "intake_storage_ratio": raw["pair_storage_ratio"][fastest],
+        "intake_ratio_concurrency": int(fastest),
+        "intake_ratio_pair_range": [min(fastest_pair_ratios), max(fastest_pair_ratios)],
+        "intake_c32_orders_per_s": round(raw["intake"]["32"]["per_s"], 1),
         "lifecycle_orders_per_s": raw["lifecycle"]["per_s"],
         "list_p99_ms_1m": max(raw["list"][q]["p99_ms"] for q in ("filtered_first_page", "filtered_deep_page")),
         "list_orders": raw["list_orders"],
@@ -553,6 +594,54 @@ def summarize(raw: dict, info: dict) -> dict:
         "server_rss_mb_note": "max VmRSS of one gunicorn worker after the intake and after the lifecycle load",
         "detail": raw,
     }
+
+
+def intake_section(r: dict) -> list[str]:
+    """Section 1 of a database's report. A results.json from before the runs were paired (read by
+    --report-only) has no rounds: its ratios are those of the medians of two separate series."""
+    d = r["detail"]
+    rounds = d.get("intake_rounds")
+    out = ["### 1. Intake (`POST /api/v1/orders`, 5 items)", ""]
+    if rounds:
+        out += [f"Measured in pairs. `orderdesk serve` and the ceiling app run side by side on two ports for the "
+                f"whole intake, each idle while the other is measured. For each concurrency and each of {RUNS} runs "
+                "the runner measures the product and at once the ceiling, or the ceiling first: the order alternates "
+                "from pair to pair. Then the storage limit. This VM's speed drifts by up to ±40% from minute to "
+                "minute, so each ratio is taken within a pair, and the table gives the median of the products, the "
+                "median of the ceilings and the median of the pairs' ratios, with their range.", "",
+                "Before each timed run the runner waits until the product's worker has sent every e-mail owed (no "
+                "outbox message pending or sending). The product's figure includes its worker's e-mail work, done "
+                "while the orders come in (one e-mail per order); the ceiling writes its outbox row as done and "
+                "leaves the worker nothing to do.", ""]
+    out += ["| concurrency | product orders/s | p50 ms | p99 ms | ceiling orders/s | p50 ms | p99 ms | "
+            "intake/ceiling | range of the pairs | intake/storage |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in map(str, CONCURRENCIES):
+        p, ce = d["intake"][c], d["ceiling"][c]
+        if rounds:
+            ratios = [pair["ratio"] for pair in rounds[c]]
+            ratio, storage_ratio = d["pair_ratio"][c], d["pair_storage_ratio"][c]
+            spread = f"{min(ratios):.2f}–{max(ratios):.2f}"
+        else:
+            ratio, spread, storage_ratio = p["per_s"] / ce["per_s"], "—", p["per_s"] / d["storage"]["per_s"]
+        out.append(f"| {c} | {p['per_s']:.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {ce['per_s']:.0f} | "
+                   f"{ce['p50_ms']:.1f} | {ce['p99_ms']:.1f} | {ratio:.2f} | {spread} | {storage_ratio:.2f} |")
+    s = d["storage"]
+    storage_runs = f", the median of {sum(map(len, rounds.values()))} runs, one after each pair" if rounds else ""
+    out += ["", f"Storage limit (the same transactions, plain SQL, in-process, one connection): "
+            f"{s['per_s']:.0f} orders/s, p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms{storage_runs}.", ""]
+    if rounds:
+        out += ["Every round in the order measured:", "",
+                "| concurrency | run | first | product orders/s | ceiling orders/s | intake/ceiling | "
+                "storage orders/s | intake/storage |", "|---|---|---|---|---|---|---|---|"]
+        for c, pairs in rounds.items():
+            out += [f"| {c} | {run} | {pair['first']} | {pair['product']['per_s']:.0f} | "
+                    f"{pair['ceiling']['per_s']:.0f} | {pair['ratio']:.3f} | {pair['storage']['per_s']:.0f} | "
+                    f"{pair['storage_ratio']:.3f} |" for run, pair in enumerate(pairs, 1)]
+        out.append("")
+    where = (f"at c={r['intake_ratio_concurrency']}, where the product is fastest; medians of its {RUNS} pairs"
+             if rounds else "best concurrency")
+    return out + [f"Ratios ({where}): intake/ceiling **{r['intake_ratio']}**, "
+                  f"intake/storage **{r['intake_storage_ratio']}**.", ""]
 
 
 def markdown(results: dict) -> str:
@@ -592,24 +681,17 @@ def markdown(results: dict) -> str:
         out.append(f"| `{key}` | " + " | ".join(cells) + f" | {target} |")
     if missed:
         out += ["", "**Targets missed in this run:** " + "; ".join(missed) + "."]
-    out += ["", "`intake_orders_per_s` and `intake_ceiling_per_s` are the best of concurrency 1, 8, 32; "
+    paired = all("intake_rounds" in r["detail"] for r in results["databases"].values())
+    pairs_note = ("`intake_ratio` and `intake_storage_ratio` are the medians of the pairs' ratios at the "
+                  "concurrency where the product is fastest (" +
+                  ", ".join(f"{db}: c={r['intake_ratio_concurrency']}" for db, r in results["databases"].items()) +
+                  "); " if paired else "")
+    out += ["", "`intake_orders_per_s` and `intake_ceiling_per_s` are the best of concurrency 1, 8, 32; " + pairs_note +
             "`list_p99_ms_1m` is the worse p99 of the filtered first and deep pages at N orders "
             f"(N = {N_LIST:,} in this run).", ""]
     for db, r in results["databases"].items():
         d = r["detail"]
-        out += [f"## {db}", "", "### 1. Intake (`POST /api/v1/orders`, 5 items)", "",
-                "| concurrency | product orders/s | p50 ms | p99 ms | ceiling orders/s | p50 ms | p99 ms | "
-                "intake/ceiling | intake/storage |", "|---|---|---|---|---|---|---|---|---|"]
-        for c in map(str, CONCURRENCIES):
-            p, ce = d["intake"][c], d["ceiling"][c]
-            out.append(f"| {c} | {p['per_s']:.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {ce['per_s']:.0f} | "
-                       f"{ce['p50_ms']:.1f} | {ce['p99_ms']:.1f} | {p['per_s'] / ce['per_s']:.2f} | "
-                       f"{p['per_s'] / d['storage']['per_s']:.2f} |")
-        s = d["storage"]
-        out += ["", f"Storage limit (the same transactions, plain SQL, in-process, one connection): "
-                f"{s['per_s']:.0f} orders/s, p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms.", "",
-                f"Ratios (best concurrency): intake/ceiling **{r['intake_ratio']}**, "
-                f"intake/storage **{r['intake_storage_ratio']}**.", "",
+        out += [f"## {db}", "", *intake_section(r),
                 "### 2. Lifecycle", "",
                 "Create (administrator session), agree, 300.00 and 500.00 in cash at the cash desk (two «Аванс» "
                 "receipts), issue (one «Полный расчёт»), close; 8 concurrent sessions; counted once all 3 receipts "
