@@ -36,6 +36,7 @@ PEOPLE = [
     (Role.CUSTOMER, "customer.en@demo.local", "John Buyer", "en"),
 ]
 DEMO_KEY_NAME = "demo site"
+DEMO_1C_KEY_NAME = "demo 1C"
 
 CATALOG = [
     ("KT-100", "Чайник электрический", "шт", "2490.00", "22", "goods"),
@@ -72,10 +73,10 @@ def _people() -> None:
                 services.link_customer_account(user)
 
 
-def _site_key() -> tuple[ApiKey, str]:
+def _demo_key(name: str, role: Role) -> tuple[ApiKey, str]:
     """Keys are stored hashed, so a rerun revokes the old demo key and shows a new one."""
-    ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    return ApiKey.issue(name=DEMO_KEY_NAME, role=Role.SITE)
+    ApiKey.objects.filter(name=name, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return ApiKey.issue(name=name, role=role)
 
 
 def _order_body(rng: random.Random, n: int) -> dict:
@@ -146,7 +147,8 @@ def _pay(order: Order, rng: random.Random, cashier: Actor, desk: Register, *, in
 def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
     with transaction.atomic():
         _people()
-        site_key, secret = _site_key()
+        site_key, secret = _demo_key(DEMO_KEY_NAME, Role.SITE)
+        _one_c_key, one_c_secret = _demo_key(DEMO_1C_KEY_NAME, Role.INTEGRATION)
         desk = _registers()
     site = Actor.for_api_key(site_key)
     manager = Actor.for_user(User.objects.get(email="manager@demo.local"))
@@ -172,4 +174,5 @@ def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
             f"  Sign in (API): POST {base}/api/v1/auth/login {{\"email\": ..., \"password\": \"{DEMO_PASSWORD}\"}}\n"
             + "".join(f"    {role.value:<14} {email}  /  {DEMO_PASSWORD}\n" for role, email, _n, _l in PEOPLE)
             + f"  Site API key (Authorization: Bearer ...):\n    {secret}\n"
+            + f"  1C exchange: {base}/exchange/1c, any user name, password:\n    {one_c_secret}\n"
         )
