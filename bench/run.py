@@ -11,6 +11,7 @@ per figure, default 3), BENCH_DATABASES (default "sqlite,postgres"), BENCH_OUT_D
 `run.py --report-only` rewrites RESULTS.md from results.json (e.g. after editing bench/NOTES.md).
 """
 
+import base64
 import http.client
 import json
 import os
@@ -33,6 +34,7 @@ OUT = Path(os.environ.get("BENCH_OUT_DIR", BENCH))  # where RESULTS.md and resul
 sys.path.insert(0, str(BENCH))
 
 from plainsql import connect, write_order  # noqa: E402
+from progress import progress  # noqa: E402
 
 from orderdesk.cli import default_web_workers  # noqa: E402
 
@@ -41,6 +43,7 @@ ORDERDESK = PY.parent / "orderdesk"
 N_LIST = int(os.environ.get("BENCH_ORDERS", "1000000"))
 N_INTAKE = int(os.environ.get("BENCH_INTAKE_ORDERS", "400"))
 N_LIFECYCLES = int(os.environ.get("BENCH_LIFECYCLES", "100"))
+N_EXPORT = int(os.environ.get("BENCH_EXPORT_ORDERS", "100000"))
 RUNS = max(3, int(os.environ.get("BENCH_RUNS", "3")))
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",")
 WORKERS, THREADS = default_web_workers(), 2  # `orderdesk serve`'s defaults, used for the ceiling app too
@@ -505,14 +508,6 @@ def bulk_load(db: Database, n: int) -> tuple[datetime, int]:
     return start, first_id
 
 
-def progress(done: int, total: int, started: float) -> None:
-    width = 40
-    filled = int(width * done / total)
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    sys.stderr.write(f"  loading [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} ({rate:,.0f} rows/s)\n")
-    sys.stderr.flush()
-
-
 def timed_gets(port: int, headers: dict, path: str, requests: int) -> dict:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies = []
@@ -568,6 +563,86 @@ def bench_list(db: Database, port: int) -> dict:
     return {"list": figures, "list_orders": N_LIST, "list_load_s": round(load_s, 1)}
 
 
+# ---- 4. the CommerceML export ----
+
+DOCUMENT_END = "</Документ>".encode("cp1251")
+
+
+def one_c_call(port: int, mode: str, headers: dict) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request("GET", f"/exchange/1c?type=sale&mode={mode}", headers=headers)
+    response = connection.getresponse()
+    content = response.read()
+    if response.status != 200 or content.startswith(b"failure"):
+        raise SystemExit(f"1C exchange {mode}: HTTP {response.status}: {content[:300]!r}")
+    return content
+
+
+def timed_query(port: int, headers: dict) -> dict:
+    """1C's `query`, read as 1C reads it, in blocks: seconds, bytes and orders of the answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.perf_counter()
+    connection.request("GET", "/exchange/1c?type=sale&mode=query", headers=headers)
+    response = connection.getresponse()
+    size, documents, tail = 0, 0, b""
+    while block := response.read(1 << 20):
+        size += len(block)
+        documents += (tail + block).count(DOCUMENT_END)
+        tail = block[-len(DOCUMENT_END) + 1:]
+    seconds = time.perf_counter() - started
+    if response.status != 200:
+        raise SystemExit(f"1C exchange query: HTTP {response.status}")
+    return {"s": seconds, "mb": size / 1e6, "orders": documents}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_export(kind: str, port: int) -> dict:
+    """1C's `query` for N_EXPORT orders of five items each through the real server, repeated without
+    `success` (so each run hands out the same orders), then the `success` that confirms them. The
+    orders are in a database of their own: the list's million have no items. Peak memory is the
+    high-water mark of the gunicorn worker that served the query."""
+    db = Database(kind)
+    try:
+        db.cli("migrate", "--verbosity", "0")
+        key = db.cli("create-api-key", "--role", "integration").strip().splitlines()[-1]
+        log(f"  loading {N_EXPORT:,} orders of five items for the export")
+        started = time.perf_counter()
+        subprocess.run([PY, BENCH / "load_orders.py", str(N_EXPORT)], env=db.env, check=True)
+        load_s = time.perf_counter() - started
+        db.env["EXCHANGE_1C_ORDERS_PER_QUERY"] = str(N_EXPORT)
+        server = db.serve(port)
+        try:
+            basic = base64.b64encode(f"1c:{key}".encode()).decode()
+            cookie = one_c_call(port, "checkauth", {"Authorization": f"Basic {basic}"}).decode().split("\n")
+            headers = {"Cookie": f"{cookie[1]}={cookie[2]}"}
+            one_c_call(port, "init&version=2.08", headers)
+            baseline = max(rss_mb(pid) for pid in gunicorn_workers(server.pid))
+            runs = []
+            for r in range(RUNS):
+                runs.append(timed_query(port, headers))
+                log(f"  export run {r}: {runs[-1]}")
+            if any(run["orders"] != N_EXPORT for run in runs):
+                raise SystemExit(f"export: expected {N_EXPORT} orders each run, got {[r['orders'] for r in runs]}")
+            peak = max(peak_rss_mb(pid) for pid in gunicorn_workers(server.pid))
+            confirm_started = time.perf_counter()
+            one_c_call(port, "success", headers)
+            confirm_s = time.perf_counter() - confirm_started
+            after = timed_query(port, headers)  # nothing is due once 1C has confirmed
+        finally:
+            stop(server)
+    finally:
+        db.close()
+    return {"export": {"orders": N_EXPORT, **median_of(runs), "peak_rss_mb": round(peak, 1),
+                       "baseline_rss_mb": round(baseline, 1), "success_s": round(confirm_s, 2),
+                       "empty_query_s": round(after["s"], 3), "load_s": round(load_s, 1)}}
+
+
 # ---- the report ----
 
 
@@ -587,9 +662,9 @@ def summarize(raw: dict, info: dict) -> dict:
         "lifecycle_orders_per_s": raw["lifecycle"]["per_s"],
         "list_p99_ms_1m": max(raw["list"][q]["p99_ms"] for q in ("filtered_first_page", "filtered_deep_page")),
         "list_orders": raw["list_orders"],
-        "export_100k_s": None,
-        "export_100k_peak_mb": None,
-        "export_reason": "no CommerceML exchange in the product yet",
+        "export_100k_s": raw["export"]["s"],
+        "export_100k_peak_mb": raw["export"]["peak_rss_mb"],
+        "export_orders": raw["export"]["orders"],
         "server_rss_mb": max(rss.values()) if rss else None,
         "server_rss_mb_note": "max VmRSS of one gunicorn worker after the intake and after the lifecycle load",
         "detail": raw,
@@ -644,6 +719,22 @@ def intake_section(r: dict) -> list[str]:
                   f"intake/storage **{r['intake_storage_ratio']}**.", ""]
 
 
+def export_section(d: dict) -> list[str]:
+    e = d.get("export")
+    if e is None:  # results of a run before the exchange existed
+        return ["### 4. CommerceML export", "", "Not measured in this run.", ""]
+    return ["### 4. CommerceML export", "",
+            f"1C's `query` for {e['orders']:,} orders of five items each (plus the delivery line), CommerceML 2.08 "
+            "in windows-1251, through `orderdesk serve`, read in 1 MB blocks; repeated without `success`, so "
+            f"every run hands out the same orders. Loaded in {e['load_s']} s.", "",
+            "| figure | value |", "|---|---|",
+            f"| seconds to the last byte (median) | {e['s']:.1f} |",
+            f"| answer size | {e['mb']:.0f} MB ({e['mb'] * 1e6 / e['orders']:,.0f} bytes an order) |",
+            f"| peak RSS of the serving worker (VmHWM) | {e['peak_rss_mb']} MB (idle workers: {e['baseline_rss_mb']} MB) |",
+            f"| `success` confirming them | {e['success_s']} s |",
+            f"| the next `query`, nothing due | {e['empty_query_s'] * 1000:.0f} ms |", ""]
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     out = ["# orderdesk benchmarks", "",
@@ -671,7 +762,7 @@ def markdown(results: dict) -> str:
         cells = []
         for db in results["databases"]:
             value = results["databases"][db].get(key)
-            cell = "n/a (no exchange yet)" if value is None else f"{value}"
+            cell = "n/a" if value is None else f"{value}"
             if test and value is not None and db in applies:
                 ok = test(value)
                 cell += " ✓" if ok else " ✗"
@@ -706,8 +797,7 @@ def markdown(results: dict) -> str:
                 "into the middle of the window (filtered) or 90% down the list (unfiltered).", "",
                 "### Server memory (VmRSS per gunicorn worker, MB)", "",
                 f"- after intake: {d['intake_rss_mb']}", f"- after lifecycle: {d['lifecycle_rss_mb']}", ""]
-    out += ["## 4. CommerceML export of 100,000 orders", "", "Not measured: the product has no CommerceML exchange "
-            "yet (`export_100k_s`, `export_100k_peak_mb` are null).", ""]
+        out += export_section(d)
     notes = BENCH / "NOTES.md"  # hand-written findings (profiles, before/after), kept across runs
     if notes.exists():
         out += [notes.read_text().rstrip(), ""]
@@ -723,6 +813,7 @@ def main() -> None:
                                                 params["lifecycles_per_run"], params["runs"])
         (OUT / "RESULTS.md").write_text(markdown(results))
         return
+    OUT.mkdir(parents=True, exist_ok=True)
     info = machine()
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": info,
                "parameters": {"list_orders": N_LIST, "intake_orders_per_run": N_INTAKE,
@@ -740,9 +831,10 @@ def main() -> None:
             raw = bench_intake(db, port)
             raw.update(bench_lifecycle(db, port + 2))
             raw.update(bench_list(db, port + 3))
-            results["databases"][kind] = summarize(raw, info)
         finally:
             db.close()
+        raw.update(bench_export(kind, port + 4))
+        results["databases"][kind] = summarize(raw, info)
         port += 10
     (OUT / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     (OUT / "RESULTS.md").write_text(markdown(results))
