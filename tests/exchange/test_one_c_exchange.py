@@ -483,3 +483,13 @@ def test_b10_the_order_card_shows_what_1c_confirmed_and_reported(connected, plac
     card = manager.get(path).json()
     assert card["confirmed"] is True and card["version"] == card["confirmed_version"] == 2
     assert (card["one_c_number"], card["posted"]) == ("ТД00-000731", True)
+
+
+def test_b10_text_xml_cannot_hold_is_left_out_of_the_orders_document(connected, place):
+    place(comment="Позвонить\x0b за\x01 час", customer={"kind": "person", "name": "Иван\x1f Петров",
+                                                          "email": "buyer@example.com", "phone": "+7 912 345-67-89"})
+
+    [document] = documents(connected.query())
+
+    assert text(document, "Комментарий") == "Позвонить за час"
+    assert text(document, "Контрагенты/Контрагент/Наименование") == "Иван Петров"

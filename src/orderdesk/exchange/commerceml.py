@@ -6,7 +6,9 @@ and a file that declares a DOCTYPE at all is refused (XML bombs and external ent
 
 import hashlib
 import io
+import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -91,10 +93,14 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+# Characters XML 1.0 cannot hold at all; the API lets the control ones into a name or a comment.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attributes) -> etree._Element:
     element = etree.SubElement(parent, tag, attributes)
     if text is not None:
-        element.text = text
+        element.text = _NOT_IN_XML.sub("", text)
     return element
 
 
@@ -263,8 +269,13 @@ def unzip(data: bytes, wanted: str | None = None) -> tuple[str, bytes]:
                   xml_members[0] if xml_members else None)
     if chosen is None:
         raise Refused(_("The archive holds no XML file."))
-    with archive.open(chosen) as member:
-        content = member.read(MAX_EXPANDED_BYTES + 1)
+    try:
+        with archive.open(chosen) as member:
+            content = member.read(MAX_EXPANDED_BYTES + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # a stream that does not match its header (a bomb lying about its size fails its CRC),
+        # an encrypted member, a compression method we do not have
+        raise Refused(_("The archive is damaged: %(error)s") % {"error": exc}) from exc
     if len(content) > MAX_EXPANDED_BYTES:
         raise Refused(_("The archive expands to too much data."))
     return rules.clean_filename(chosen.filename) or "documents.xml", content
