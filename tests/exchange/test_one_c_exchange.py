@@ -493,3 +493,17 @@ def test_b10_text_xml_cannot_hold_is_left_out_of_the_orders_document(connected, 
 
     assert text(document, "Комментарий") == "Позвонить за час"
     assert text(document, "Контрагенты/Контрагент/Наименование") == "Иван Петров"
+
+
+def test_b10_a_change_of_ours_1c_has_not_had_still_goes_out_after_1c_changed_the_order(connected, place, actor_of):
+    order = place()
+    connected.query()
+    connected.success()
+    orders.set_removal_mark(actor_of("manager"), order.pk, True)
+
+    connected.upload("a.xml", status_update(order.number, Проведен="true"))
+    connected.import_file("a.xml")
+
+    [document] = documents(connected.query())
+    assert text(document, "Номер") == order.number
+    assert requisites(document)["Статуса заказа ИД"] == "agreed"

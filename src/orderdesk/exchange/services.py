@@ -290,8 +290,9 @@ def _aware(moment):
 
 def apply_document(actor: Actor, document: rules.OneCDocument) -> str | None:
     """One document of 1C's: its facts stored on the order, the moves they imply made through the
-    order services (so the history, the customer and the rules see them as any other change), and
-    the order's new version counted as known to 1C, so 1C's own change does not bounce back to it.
+    order services (so the history, the customer and the rules see them as any other change), and,
+    if 1C held the order as it was, its new version counted as known to 1C, so 1C's own change
+    does not bounce back to it.
     Returns a line for 1C's log when something could not be followed."""
     if document.operation and document.operation != rules.ORDER_OPERATION:
         return None  # 2.10's payment and shipment documents: their facts also come on the order
@@ -303,6 +304,7 @@ def apply_document(actor: Actor, document: rules.OneCDocument) -> str | None:
         state, _created = OrderExchange.objects.select_for_update().get_or_create(order=order)
         if state.applied_digest == document.digest:
             return None
+        known_to_1c = state.confirmed_version >= order.version
         plan = rules.plan(rules.OrderNow(order.status_id, order.deletion_mark, order.total, order.payment_status),
                           document)
         notes = list(plan.notes)
@@ -325,7 +327,8 @@ def apply_document(actor: Actor, document: rules.OneCDocument) -> str | None:
         for name, value in facts.items():
             setattr(state, name, value)
         state.applied_digest = document.digest
-        state.confirmed_version = max(state.confirmed_version, order.version)
+        if known_to_1c:  # 1C's own change is not news to 1C; a change of ours it has not had still is
+            state.confirmed_version = order.version
         state.updated_at = timezone.now()
         state.save()
     if not notes:
