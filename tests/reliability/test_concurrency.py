@@ -1,6 +1,7 @@
 """B6 under load: fifty cashiers' calls on one order at the same moment, each from its own database
 connection. The order's lock serializes them (on SQLite the writers queue on the database lock):
-the money adds up, nothing is paid twice or lost, and every accepted payment owes one receipt."""
+the money adds up, nothing is paid twice or lost, and every accepted payment owes one receipt.
+B10 likewise: the same 1C file imported twice at the same moment is applied once."""
 
 import threading
 import time
@@ -8,9 +9,13 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test import Client
 
 from orderdesk.core.actors import SYSTEM
 from orderdesk.core.errors import Conflict
+from orderdesk.core.models import ApiKey
+from orderdesk.core.rights import Role
+from orderdesk.exchange.models import OrderExchange
 from orderdesk.fiscal.models import Receipt
 from orderdesk.fiscal.rules import PayMethod, Purpose
 from orderdesk.orders import events
@@ -21,6 +26,7 @@ from orderdesk.payments import services as payments
 from orderdesk.payments.models import Document, PaymentEntry
 from orderdesk.payments.rules import SettleChoice
 from tests.conftest import committed_db, order_body
+from tests.exchange.one_c import OneC, status_update
 from tests.processes import at_once
 
 pytestmark = committed_db
@@ -98,3 +104,56 @@ def test_b06_an_order_locked_by_a_payment_does_not_hold_up_the_event_log_rows_th
 
     assert OrderEvent.objects.filter(order=order, code="receipt.registered").count() == 1
     assert CustomerNotification.objects.filter(order=order, event__code="receipt.registered").count() == 1
+
+
+# ---- B10: the same 1C file imported twice at once ----
+
+
+def _one_c_run(key: str, version: str | None) -> OneC:
+    one_c = OneC(Client(), "1c", key)
+    assert one_c.checkauth().first == "success"
+    one_c.init(version=version)
+    return one_c
+
+
+def _applied_once(order: Order) -> None:
+    codes = sorted(OrderEvent.objects.filter(order=order).values_list("code", flat=True))
+    assert codes == ["order.1c.updated", "order.created", "order.removal_mark.set", "order.status.changed"]
+    order.refresh_from_db()
+    assert (order.status_id, order.deletion_mark, order.version) == ("agreed", True, 3)
+    state = OrderExchange.objects.get(order=order)
+    assert (state.one_c_number, state.confirmed_version) == ("ТД00-000731", 3)
+
+
+def _status_file(order: Order) -> bytes:
+    return status_update(order.number, Проведен="true", ПометкаУдаления="true", **{"Номер по 1С": "ТД00-000731"})
+
+
+def test_b10_two_1c_runs_posting_the_same_file_at_once_apply_it_once(site_actor):
+    """Two exchange runs (two sessions, the older protocol: `file` imports) on their own connections."""
+    order = orders.place_order(site_actor, OrderIn(**order_body("race-1c-runs"))).order
+    key = ApiKey.issue(name="1C", role=Role.INTEGRATION)[1]
+    runs = [_one_c_run(key, version=None) for _ in range(2)]
+    runs[0].query()
+    runs[0].success()  # 1C holds the order: its own change is then not news to it
+    data = _status_file(order)
+
+    answers = at_once(2, lambda n: runs[n].upload("documents___race.xml", data))
+
+    assert [(a.status, a.lines) for a in answers] == [(200, ["success"])] * 2, answers
+    _applied_once(order)
+
+
+def test_b10_import_called_twice_at_once_for_one_stored_file_applies_it_once(site_actor):
+    """1C asking again for `import` while the first is still at work (the newer protocol)."""
+    order = orders.place_order(site_actor, OrderIn(**order_body("race-1c-import"))).order
+    one_c = _one_c_run(ApiKey.issue(name="1C", role=Role.INTEGRATION)[1], version="2.08")
+    one_c.query()
+    one_c.success()
+    assert one_c.upload("a.xml", _status_file(order)).lines == ["success"]
+    twins = [one_c, OneC(Client(), one_c.login, one_c.password, cookie=one_c.cookie)]  # the same session
+
+    answers = at_once(2, lambda n: twins[n].call("import", filename="a.xml"))
+
+    assert [(a.status, a.lines) for a in answers] == [(200, ["success"])] * 2, answers
+    _applied_once(order)
