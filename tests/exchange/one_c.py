@@ -121,16 +121,26 @@ def requisites(element: etree._Element) -> dict[str, str]:
             for pair in element.findall("ЗначенияРеквизитов/ЗначениеРеквизита")}
 
 
-def status_update(number: str, **requisite_values: str) -> bytes:
-    """A file 1C uploads for one order: UTF-8 with a BOM and 1C's default namespace."""
+def order_document(number: str, **requisite_values: str) -> str:
+    """One `Документ` as 1C sends it back for our order `number`."""
     pairs = "".join(f"<ЗначениеРеквизита><Наименование>{name}</Наименование><Значение>{value}</Значение>"
                     f"</ЗначениеРеквизита>" for name, value in requisite_values.items())
-    return ("\ufeff<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            "<КоммерческаяИнформация xmlns=\"urn:1C.ru:commerceml_2\" ВерсияСхемы=\"2.08\" "
-            "ДатаФормирования=\"2026-03-15T11:02:40\">"
-            f"<Документ><Ид>b7e4a1c2-4d5e-11f0-8a3b-{number.zfill(12)}</Ид><Номер>{number}</Номер>"
+    return (f"<Документ><Ид>b7e4a1c2-4d5e-11f0-8a3b-{number.zfill(12)}</Ид><Номер>{number}</Номер>"
             "<Дата>2026-03-14</Дата><ХозОперация>Заказ товара</ХозОперация><Роль>Продавец</Роль>"
             "<Валюта>RUB</Валюта><Курс>1</Курс>"
             "<Контрагенты><Контрагент><Наименование>Иван Петров</Наименование><Роль>Покупатель</Роль>"
             "</Контрагент></Контрагенты>"
-            f"<ЗначенияРеквизитов>{pairs}</ЗначенияРеквизитов></Документ></КоммерческаяИнформация>").encode("utf-8")
+            f"<ЗначенияРеквизитов>{pairs}</ЗначенияРеквизитов></Документ>")
+
+
+def commerce_file(*documents: str) -> bytes:
+    """A file 1C uploads: UTF-8 with a BOM and 1C's default namespace."""
+    return ("\ufeff<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<КоммерческаяИнформация xmlns=\"urn:1C.ru:commerceml_2\" ВерсияСхемы=\"2.08\" "
+            "ДатаФормирования=\"2026-03-15T11:02:40\">"
+            f"{''.join(documents)}</КоммерческаяИнформация>").encode("utf-8")
+
+
+def status_update(number: str, **requisite_values: str) -> bytes:
+    """A file 1C uploads for one order."""
+    return commerce_file(order_document(number, **requisite_values))

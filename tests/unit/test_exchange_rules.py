@@ -51,15 +51,32 @@ def test_b10_requisite_names_compare_folded():
 
 
 def test_b10_requisites_win_over_elements_of_the_same_meaning():
-    facts = rules.read_facts({"номер1с": "A-1", "номер по 1с": "B-2", "пометкаудаления": "true", "проведен": "maybe"})
+    facts = rules.read_facts({"номер1с": "A-1", "пометкаудаления": "true"},
+                             {"номер по 1с": "B-2", "проведен": "maybe", "пометкаудаления": "false"})
 
-    assert facts == {"one_c_number": "B-2", "deletion_mark": True}
+    assert facts == {"one_c_number": "B-2", "deletion_mark": False}
 
 
-@pytest.mark.parametrize("version, declared", [("2.08", "2.08"), ("2.05", "2.05"), ("2.10", "2.08"), ("3.1", "2.08"),
-                                               ("", "2.08"), ("x", "2.08")])
-def test_b10_the_schema_version_declared(version, declared):
+def test_b10_a_fact_left_out_is_absent_and_an_empty_one_clears():
+    facts = rules.read_facts({}, {"дата оплаты по 1с": "T", "номер оплаты по 1с": ""})
+
+    assert facts == {"paid_at": None, "payment_number": ""}
+
+
+@pytest.mark.parametrize("version, declared", [("2.08", "2.08"), ("2.05", "2.05"), ("2.10", "2.08"), ("2.1", "2.08"),
+                                               ("3.1", "2.08"), ("", "2.05"), ("x", "2.08")])
+def test_b10_the_schema_version_declared_and_2_05_when_1c_names_none(version, declared):
     assert rules.schema_version(version) == declared
+
+
+@pytest.mark.parametrize("version, base_unit", [("2.05", True), ("2.04", True), ("2.08", False), ("2.10", False),
+                                                ("2.1", False), ("3.1", False)])
+def test_b10_versions_compare_as_numbers(version, base_unit):
+    assert rules.uses_base_unit(version) is base_unit
+
+
+def doc(total=None, **facts) -> OneCDocument:
+    return OneCDocument("1", total=total, facts=facts)
 
 
 def order(status="pending_approval", mark=False, total="900.00", paid="not_paid") -> OrderNow:
@@ -67,39 +84,39 @@ def order(status="pending_approval", mark=False, total="900.00", paid="not_paid"
 
 
 def test_b10_posted_in_1c_agrees_a_pending_order():
-    plan = rules.plan(order(), OneCDocument("1", posted=True, total=Decimal("900")))
+    plan = rules.plan(order(), doc(posted=True, total=Decimal("900")))
 
     assert (plan.statuses, plan.deletion_mark, plan.notes) == (["agreed"], None, [])
 
 
 def test_b10_posted_and_shipped_moves_a_pending_order_through_agreed_to_shipped():
-    plan = rules.plan(order(), OneCDocument("1", posted=True, shipped_at=datetime(2026, 3, 15)))
+    plan = rules.plan(order(), doc(posted=True, shipped_at=datetime(2026, 3, 15)))
 
     assert plan.statuses == ["agreed", "shipped"]
 
 
 def test_b10_shipped_in_1c_does_not_step_an_issued_order_back():
-    assert rules.plan(order("issued"), OneCDocument("1", shipped_at=datetime(2026, 3, 15))).statuses == []
+    assert rules.plan(order("issued"), doc(shipped_at=datetime(2026, 3, 15))).statuses == []
 
 
 def test_b10_cancellation_in_1c_that_the_lifecycle_forbids_is_noted():
-    plan = rules.plan(order("issued"), OneCDocument("1", cancelled=True))
+    plan = rules.plan(order("issued"), doc(cancelled=True))
 
     assert plan.statuses == []
     assert plan.notes == ["status_not_allowed:cancelled:issued"]
 
 
 def test_b10_a_payment_in_1c_is_a_note_when_orderdesk_has_not_been_paid():
-    assert rules.plan(order(), OneCDocument("1", paid_at=datetime(2026, 3, 15))).notes == ["paid_in_1c_only"]
-    assert rules.plan(order(paid="paid"), OneCDocument("1", paid_at=datetime(2026, 3, 15))).notes == []
+    assert rules.plan(order(), doc(paid_at=datetime(2026, 3, 15))).notes == ["paid_in_1c_only"]
+    assert rules.plan(order(paid="paid"), doc(paid_at=datetime(2026, 3, 15))).notes == []
 
 
 def test_b10_a_different_total_is_noted_except_on_a_cancelled_or_deleted_document():
-    assert rules.plan(order(), OneCDocument("1", total=Decimal("0"))).notes == ["total_differs"]
-    assert rules.plan(order(), OneCDocument("1", total=Decimal("0"), cancelled=True, deletion_mark=True)).notes == []
+    assert rules.plan(order(), doc(total=Decimal("0"))).notes == ["total_differs"]
+    assert rules.plan(order(), doc(total=Decimal("0"), cancelled=True, deletion_mark=True)).notes == []
 
 
 def test_b10_the_deletion_mark_follows_1c_both_ways_and_an_absent_one_changes_nothing():
-    assert rules.plan(order(), OneCDocument("1", deletion_mark=True)).deletion_mark is True
-    assert rules.plan(order(mark=True), OneCDocument("1", deletion_mark=False)).deletion_mark is False
-    assert rules.plan(order(mark=True), OneCDocument("1")).deletion_mark is None
+    assert rules.plan(order(), doc(deletion_mark=True)).deletion_mark is True
+    assert rules.plan(order(mark=True), doc(deletion_mark=False)).deletion_mark is False
+    assert rules.plan(order(mark=True), doc()).deletion_mark is None

@@ -1,7 +1,8 @@
 """CommerceML 2 documents: our orders written for 1C, and 1C's documents read back (commerceml.md
-§2 and §3). lxml writes the orders one `Документ` at a time, so an export of any size keeps
-one order in memory; 1C's files are read with entities unresolved and no DTD or network access,
-and a file that declares a DOCTYPE at all is refused (XML bombs and external entities need one).
+§2 and §3). lxml writes the orders one `Документ` at a time into the answer's file; 1C's files
+are pulled through the parser chunk by chunk with entities unresolved and no DTD or network
+access, and a file that declares a DOCTYPE at all is refused (XML bombs and external entities
+need one).
 """
 
 import hashlib
@@ -47,7 +48,8 @@ class LineOut:
     unit: str
     quantity: Decimal
     price: Decimal
-    amount: Decimal
+    amount: Decimal  # quantity × price less the discount
+    discount: Decimal
     vat_rate: str  # an order item's rate code (orders.rules.VAT_RATES)
     is_service: bool
 
@@ -159,6 +161,11 @@ def _product(parent: etree._Element, line: LineOut, day: date, version: str) -> 
     _sub(product, "ЦенаЗаЕдиницу", _money(line.price))
     _sub(product, "Количество", _quantity(line.quantity))
     _sub(product, "Сумма", _money(line.amount))
+    if line.discount:  # so 1C's price × quantity less the discount is our sum
+        discount = _sub(_sub(product, "Скидки"), "Скидка")
+        _sub(discount, "Наименование", "Скидка на товар")
+        _sub(discount, "Сумма", _money(line.discount))
+        _sub(discount, "УчтеноВСумме", "true")
     if not rules.uses_base_unit(version):
         measure = _sub(product, "Единица")
         _sub(measure, "Код", unit.code)
@@ -244,21 +251,24 @@ class Refused(Exception):
     """A file we will not read; the message is for 1C's exchange log."""
 
 
-ZIP_MAGIC = b"PK\x03\x04"
 MAX_ZIP_MEMBERS = 100
 MAX_EXPANDED_BYTES = 64 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # deflate reaches ~100:1 on real XML; a bomb goes far beyond
 
 
-def unzip(data: bytes, wanted: str | None = None) -> tuple[str, bytes]:
-    """The XML inside an archive 1C posted: the member named `wanted`, or the only or first `.xml`
-    one. The sizes the archive declares are checked before anything is expanded, and the
-    expansion itself is capped, so a bomb is refused without being unpacked."""
+def _archive(data: bytes) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [m for m in archive.infolist() if not m.is_dir()]
+        return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as exc:
         raise Refused(_("The archive is damaged: %(error)s") % {"error": exc}) from exc
+
+
+def unzip(data: bytes, wanted: str | None = None) -> bytes:
+    """The XML inside an archive 1C posted: the member named `wanted`, or the first `.xml` one.
+    The sizes the archive declares are checked before anything is expanded, and the expansion
+    itself is capped, so a bomb is refused without being unpacked."""
+    archive = _archive(data)
+    members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > MAX_ZIP_MEMBERS:
         raise Refused(_("The archive holds more than %(count)s files.") % {"count": MAX_ZIP_MEMBERS})
     declared = sum(m.file_size for m in members)
@@ -278,7 +288,7 @@ def unzip(data: bytes, wanted: str | None = None) -> tuple[str, bytes]:
         raise Refused(_("The archive is damaged: %(error)s") % {"error": exc}) from exc
     if len(content) > MAX_EXPANDED_BYTES:
         raise Refused(_("The archive expands to too much data."))
-    return rules.clean_filename(chosen.filename) or "documents.xml", content
+    return content
 
 
 def _local(tag) -> str:
@@ -313,29 +323,35 @@ def _element_values(document: etree._Element) -> dict[str, str]:
 
 
 def read_document(document: etree._Element) -> OneCDocument:
-    canonical = etree.tostring(document, method="c14n")
-    facts = rules.read_facts({**_element_values(document), **_requisite_values(document)})
     return OneCDocument(
         number=_child_text(document, "Номер") or "",
         one_c_id=_child_text(document, "Ид") or "",
         operation=(_child_text(document, "ХозОперация") or "").casefold(),
         total=rules.parse_number(_child_text(document, "Сумма")),
-        version=_child_text(document, "НомерВерсии") or "",
-        digest=hashlib.sha256(canonical).hexdigest(),
-        **facts,
+        facts=rules.read_facts(_element_values(document), _requisite_values(document)),
+        digest=hashlib.sha256(etree.tostring(document, method="c14n")).hexdigest(),
     )
 
 
-def read_documents(data: bytes) -> Iterator[OneCDocument]:
-    """Every order `Документ` of a file 1C uploaded, one at a time, at any depth (2.x puts them
-    under the root, 3.1 in a `Контейнер` each). Raises Refused for a file that is not well-formed
-    XML, declares a DOCTYPE, or is no `КоммерческаяИнформация`."""
-    events = etree.iterparse(io.BytesIO(data), events=("start", "end"), resolve_entities=False, no_network=True,
-                             load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
+def _events(chunks: Iterable[bytes], *, finish: bool) -> Iterator[tuple[str, etree._Element]]:
+    """The parser's events over a file fed chunk by chunk, entities unresolved, no DTD loaded and
+    no network; a DOCTYPE or a root other than `КоммерческаяИнформация` is refused at the root.
+    `finish`: the file is all there, so what it lacks at the end is an error."""
+    parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=False, remove_comments=True, remove_pis=True)
     root_seen = False
+
+    def fed():
+        for chunk in chunks:
+            parser.feed(chunk)
+            yield
+        if finish:
+            parser.close()
+            yield
+
     try:
-        for event, element in events:
-            if event == "start":
+        for _fed in fed():
+            for event, element in parser.read_events():
                 if not root_seen:
                     root_seen = True
                     if element.getroottree().docinfo.doctype:
@@ -343,18 +359,49 @@ def read_documents(data: bytes) -> Iterator[OneCDocument]:
                     if _local(element.tag) != "КоммерческаяИнформация":
                         raise Refused(_("The root element is «%(root)s», not «КоммерческаяИнформация».")
                                       % {"root": _local(element.tag)})
-                continue
-            if _local(element.tag) == "Документ" and _is_order_level(element):
-                yield read_document(element)
-                _forget(element)
+                yield event, element
     except etree.XMLSyntaxError as exc:
         raise Refused(_("The file is not well-formed XML: %(error)s") % {"error": exc}) from exc
-    if not root_seen:
+    if finish and not root_seen:
         raise Refused(_("The file is empty."))
 
 
+def read_documents(chunks: Iterable[bytes]) -> Iterator[OneCDocument]:
+    """Every order-level `Документ` of a file 1C uploaded, one at a time, at any depth (2.x puts
+    them under the root, 3.1 in a `Контейнер` each); read chunk by chunk, each document dropped
+    once read. Raises Refused for a file that is not whole, well-formed CommerceML."""
+    closed = False
+    for event, element in _events(chunks, finish=True):
+        if event == "end" and _local(element.tag) == "Документ" and _is_order_level(element):
+            yield read_document(element)
+            _forget(element)
+        closed = event == "end" and element.getparent() is None
+    if not closed:
+        raise Refused(_("The file ends before its root element does."))
+
+
+def is_whole(chunks: Iterable[bytes]) -> bool:
+    """Whether the chunks received so far make a whole file: an XML document whose root is closed,
+    or an archive whose directory has arrived. Raises Refused for one that is broken already."""
+    chunks = iter(chunks)
+    first = next(chunks, b"")
+    if first.startswith(rules.ZIP_MAGIC):
+        try:
+            zipfile.ZipFile(io.BytesIO(b"".join((first, *chunks))))
+        except (zipfile.BadZipFile, ValueError):
+            return False  # the directory is at the end of an archive
+        return True
+    closed = False
+    for event, element in _events((first, *chunks), finish=False):
+        if event == "end":
+            closed = element.getparent() is None
+            if _local(element.tag) == "Документ":
+                _forget(element)
+    return closed
+
+
 def _forget(element: etree._Element) -> None:
-    """Drop a document already read, and those before it, so a large file is read in little memory."""
+    """Drop an element already read, and those before it, so a large file is read in little memory."""
     element.clear(keep_tail=False)
     parent = element.getparent()
     while element.getprevious() is not None:

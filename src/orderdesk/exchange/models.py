@@ -29,6 +29,8 @@ class Upload(models.Model):
     session = models.ForeignKey(ExchangeSession, on_delete=models.CASCADE, related_name="uploads")
     filename = models.CharField(max_length=255)  # as cleaned: never a path
     size = models.PositiveBigIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    is_archive = models.BooleanField(default=False)  # a ZIP: `import` names the XML inside it
     imported_at = models.DateTimeField(null=True, blank=True)
     report = models.TextField(blank=True)  # what the import said, repeated when 1C asks again
     created_at = models.DateTimeField(default=timezone.now)

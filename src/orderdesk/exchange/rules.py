@@ -12,43 +12,51 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from orderdesk.orders.rules import StatusCode, transition_allowed
+from orderdesk.orders.rules import PaymentStatus, StatusCode, transition_allowed
 
 
 class Reply(StrEnum):
     """The first line of every status answer; 1C reads nothing else to decide."""
 
     SUCCESS = "success"
-    PROGRESS = "progress"
     FAILURE = "failure"
 
 
 SUPPORTED_TYPES = frozenset({"sale"})
 SALE_MODES = frozenset({"checkauth", "init", "query", "success", "file", "import", "deactivate", "complete"})
-DEFAULT_SCHEMA_VERSION = "2.08"
+NEWER_SCHEMA_VERSION = "2.08"  # the shape we write for a 1C that names a version we do not write
+OLD_PROTOCOL_VERSION = "2.05"  # what a 1C that names no version expects (Bitrix's default)
 _VERSION = re.compile(r"^\d\.\d{1,2}$")
 
 DELIVERY_LINE_ID = "ORDER_DELIVERY"
 ORDER_OPERATION = "заказ товара"
+_SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.OVERPAID})
+
+
+def _as_number(version: str) -> Decimal | None:
+    """Versions are decimal numbers, as Bitrix compares them: 2.1 is 2.10, after 2.09."""
+    return Decimal(version.strip()) if _VERSION.match(version.strip()) else None
 
 
 def schema_version(requested: str) -> str:
-    """The schema version our answer declares: the one 1C asked for at `init` if it is a 2.x we
-    write the shape of (an order `Документ` straight under the root), else 2.08."""
-    requested = requested.strip()
-    if _VERSION.match(requested) and requested.startswith("2.") and requested <= "2.09":
-        return requested
-    return DEFAULT_SCHEMA_VERSION
+    """The schema version our answer declares: the one 1C asked for at `init` if it is a 2.x whose
+    shape we write (an order `Документ` straight under the root, 2.09 at most), 2.05 when 1C named
+    none, else 2.08."""
+    version = _as_number(requested)
+    if version is None:
+        return OLD_PROTOCOL_VERSION if not requested.strip() else NEWER_SCHEMA_VERSION
+    return requested.strip() if Decimal("2") <= version <= Decimal("2.09") else NEWER_SCHEMA_VERSION
 
 
 def valid_version(requested: str) -> bool:
-    return bool(_VERSION.match(requested.strip()))
+    return _as_number(requested) is not None
 
 
 def uses_base_unit(version: str) -> bool:
     """2.05 and older name the unit in `БазоваяЕдиница`; Bitrix's later exporter writes
     `Единица` and `Коэффициент` instead, and 1C reads what its version expects."""
-    return version <= "2.05"
+    number = _as_number(version)
+    return number is not None and number <= Decimal("2.05")
 
 
 # ---- what 1C writes ----
@@ -129,39 +137,56 @@ def clean_filename(raw: str) -> str | None:
     return name
 
 
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def starts_a_file(chunk: bytes) -> bool:
+    """A chunk that opens with an XML declaration or a ZIP header is a new upload of its name, not
+    the next piece of the old one (1C sends a file anew under the same name)."""
+    head = chunk[:16].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<?xml") or head.startswith(ZIP_MAGIC)
+
+
+# ---- what we tell 1C of an order ----
+
+
+def paid_in_full(payment_status: str) -> bool:
+    """`Заказ оплачен`: only when the whole order is paid; a part paid is not paid for 1C."""
+    return payment_status in _SETTLED
+
+
+def one_c_holds(confirmed_version: int, version: int) -> bool:
+    """1C has confirmed the order as it is now."""
+    return confirmed_version >= version
+
+
 # ---- what a document from 1C says ----
 
 
 @dataclass(frozen=True)
 class OneCDocument:
-    """One `Документ` 1C sent back, read into plain values."""
+    """One `Документ` 1C sent back, read into plain values. `facts` holds only what the document
+    says: a requisite it leaves out changes nothing, an empty one (a date written `T`) clears."""
 
     number: str  # ours: 1C keeps the site's number in `Номер`
     one_c_id: str = ""  # 1C's own GUID of its copy
     operation: str = ORDER_OPERATION
     total: Decimal | None = None
-    version: str = ""  # `НомерВерсии`
-    one_c_number: str = ""
-    one_c_date: datetime | None = None
-    posted: bool | None = None
-    deletion_mark: bool | None = None
-    cancelled: bool | None = None
-    status_text: str = ""
-    paid_at: datetime | None = None
-    payment_number: str = ""
-    shipped_at: datetime | None = None
-    shipment_number: str = ""
+    facts: dict = field(default_factory=dict)  # OrderExchange field -> value, for those present
     digest: str = ""  # of the document's canonical XML: the same document twice is one effect
 
+    def fact(self, name: str):
+        return self.facts.get(name)
 
-REQUISITES = {  # folded requisite name -> OneCDocument field
+
+REQUISITES = {  # folded requisite name -> the fact (an OrderExchange field, or a move)
     "номер по 1с": "one_c_number",
     "дата по 1с": "one_c_date",
     "проведен": "posted",
     "пометкаудаления": "deletion_mark",
     "пометка удаления": "deletion_mark",
     "отменен": "cancelled",
-    "статус заказа": "status_text",
+    "статус заказа": "one_c_status",
     "дата оплаты по 1с": "paid_at",
     "номер оплаты по 1с": "payment_number",
     "дата отгрузки по 1с": "shipped_at",
@@ -174,20 +199,23 @@ ELEMENTS = {  # the same facts as elements of `Документ` (Bitrix's 2.08+
     "проведен": "posted",
     "отменен": "cancelled",
 }
-_DATES = frozenset({"one_c_date", "paid_at", "shipped_at"})
+DATE_FACTS = frozenset({"one_c_date", "paid_at", "shipped_at"})
+# What is kept of 1C's copy; the deletion mark and the cancellation become moves of the order.
+KEPT_FACTS = ("one_c_number", "one_c_date", "posted", "one_c_status", "paid_at", "payment_number", "shipped_at",
+              "shipment_number")
 _FLAGS = frozenset({"posted", "deletion_mark", "cancelled"})
 
 
-def read_facts(values: dict[str, str]) -> dict:
-    """OneCDocument fields from a document's requisites and elements ({folded name: text}); the
-    requisite wins over the element of the same meaning."""
+def read_facts(elements: dict[str, str], requisites: dict[str, str]) -> dict:
+    """The facts a document states, from its elements and its requisites ({folded name: text});
+    a requisite wins over the element of the same meaning."""
     facts: dict = {}
-    for table in (ELEMENTS, REQUISITES):
+    for table, values in ((ELEMENTS, elements), (REQUISITES, requisites)):
         for name, attribute in table.items():
             if name not in values:
                 continue
             text = values[name]
-            if attribute in _DATES:
+            if attribute in DATE_FACTS:
                 facts[attribute] = parse_datetime(text)
             elif attribute in _FLAGS:
                 if (flag := parse_flag(text)) is not None:
@@ -220,16 +248,17 @@ def plan(order: OrderNow, doc: OneCDocument) -> Plan:
     """1C's facts turned into our moves (commerceml.md §8): posted → «Agreed», shipped → «Shipped»,
     cancelled → «Cancelled», the deletion mark both ways. A payment 1C recorded is kept as 1C's fact
     only: 1C fiscalised it, so we neither invent a payment of unknown amount nor print a receipt.
-    A move the lifecycle does not allow is noted, never forced."""
+    A move the lifecycle does not allow is noted, never forced. 1C's `false` undoes nothing: 1C
+    writes it on every document, also on orders that we cancelled or that have not reached it."""
     result = Plan()
     status = order.status
     wanted: list[str] = []
-    if doc.cancelled:
+    if doc.fact("cancelled"):
         wanted.append(StatusCode.CANCELLED)
     else:
-        if doc.posted and status == StatusCode.PENDING_APPROVAL:
+        if doc.fact("posted") and status == StatusCode.PENDING_APPROVAL:
             wanted.append(StatusCode.AGREED)
-        if doc.shipped_at is not None:
+        if doc.fact("shipped_at") is not None:
             wanted.append(StatusCode.SHIPPED)
     for target in wanted:
         if target == status or (target == StatusCode.SHIPPED and status in _BEYOND_SHIPPED):
@@ -239,14 +268,14 @@ def plan(order: OrderNow, doc: OneCDocument) -> Plan:
             status = target
         else:
             result.notes.append(f"status_not_allowed:{target}:{status}")
-    if doc.deletion_mark is not None and doc.deletion_mark != order.deletion_mark:
-        result.deletion_mark = doc.deletion_mark
-    if doc.total is not None and doc.total != order.total and not (doc.deletion_mark or doc.cancelled):
+    mark = doc.fact("deletion_mark")
+    if mark is not None and mark != order.deletion_mark:
+        result.deletion_mark = mark
+    if doc.total is not None and doc.total != order.total and not (mark or doc.fact("cancelled")):
         result.notes.append("total_differs")
-    if doc.paid_at is not None and order.payment_status not in _SETTLED:
+    if doc.fact("paid_at") is not None and not paid_in_full(order.payment_status):
         result.notes.append("paid_in_1c_only")
     return result
 
 
 _BEYOND_SHIPPED = frozenset({StatusCode.ISSUED, StatusCode.CLOSED})
-_SETTLED = frozenset({"paid", "overpaid"})

@@ -7,6 +7,7 @@ and only the `success` that follows makes those versions confirmed. An order cha
 has a newer version, so it goes out again; a query never confirmed is simply repeated.
 """
 
+import hashlib
 import logging
 import secrets
 import tempfile
@@ -16,7 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
@@ -40,12 +41,12 @@ log = logging.getLogger(__name__)
 COOKIE_NAME = "orderdesk_1c"
 SESSION_LIFETIME = timedelta(hours=12)
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # one file 1C sends, all its chunks together
-FILE_LIMIT = 16 * 1024 * 1024  # the largest single POST we ask 1C for; bigger files come in chunks
+# The largest single POST we ask 1C for; bigger files come in chunks. Below nginx's default
+# client_max_body_size (1 MiB), whose refusal 1C could not read.
+FILE_LIMIT = 1_000_000
+MAX_CHUNKS = 256  # of one file: more means a sender cutting it into slivers
+MAX_UPLOADS = 20  # files of one session
 MARK_BATCH = 1000
-
-
-def _hash(token: str) -> str:
-    return ApiKey.hash(token)
 
 
 def key_for_password(password: str) -> ApiKey | None:
@@ -63,30 +64,51 @@ def open_session(key: ApiKey, login: str) -> str:
     """`checkauth`: a new session; its token is what 1C sends back as a cookie."""
     Actor.for_api_key(key).require(Permission.ORDERS_READ_ALL)
     token = secrets.token_urlsafe(32)
-    ExchangeSession.objects.create(token_hash=_hash(token), api_key=key, login=login[:100])
+    ExchangeSession.objects.create(token_hash=ApiKey.hash(token), api_key=key, login=login[:100])
     ExchangeSession.objects.filter(last_seen_at__lt=timezone.now() - SESSION_LIFETIME).delete()
     return token
 
 
-def session_for(token: str) -> ExchangeSession | None:
-    """The live session of a cookie; None when unknown, expired or its key was revoked."""
-    session = (ExchangeSession.objects.select_related("api_key")
-               .filter(token_hash=_hash(token), api_key__revoked_at__isnull=True).first())
+def _live(sessions):
+    return sessions.select_related("api_key").filter(
+        api_key__revoked_at__isnull=True, last_seen_at__gte=timezone.now() - SESSION_LIFETIME)
+
+
+def _seen(session: ExchangeSession) -> ExchangeSession:
     now = timezone.now()
-    if session is None or session.last_seen_at < now - SESSION_LIFETIME:
-        return None
     if now - session.last_seen_at > timedelta(minutes=1):
         rows.update(ExchangeSession, session.pk, last_seen_at=now)
     return session
 
 
-@transaction.atomic
+def session_for(token: str) -> ExchangeSession | None:
+    """The live session of a cookie; None when unknown, expired or its key was revoked."""
+    session = _live(ExchangeSession.objects).filter(token_hash=ApiKey.hash(token)).first()
+    return _seen(session) if session else None
+
+
+def session_of_key(key: ApiKey, login: str) -> ExchangeSession:
+    """For a 1C that sends its Basic credentials on every call instead of the cookie: the key's
+    latest live session, so its `success` confirms what its `query` gave, and `import` finds its files."""
+    session = _live(ExchangeSession.objects).filter(api_key=key).order_by("-pk").first()
+    return _seen(session) if session else session_for(open_session(key, login))
+
+
 def start(session: ExchangeSession, version: str) -> None:
-    """`init`: forget this session's earlier uploads and remember the schema version 1C wants;
-    with a version 1C speaks the newer protocol (files are stored by `file`, applied by `import`)."""
-    Upload.objects.filter(session=session).delete()
-    session.version = version.strip() if rules.valid_version(version) else ""
-    rows.update(ExchangeSession, session.pk, version=session.version)
+    """`init`: remember the schema version 1C wants (with one, 1C speaks the newer protocol: `file`
+    stores, `import` applies) and clear the session's files. A whole file 1C sent but never had
+    imported is applied first rather than lost."""
+    for upload in Upload.objects.filter(session=session, imported_at__isnull=True):
+        try:
+            if commerceml.is_whole(_chunks(upload)):
+                _import_upload(session, upload, upload.filename)
+        except Refused as exc:
+            log.warning("1C exchange: %s, left unimported by session %s, is refused: %s",
+                        upload.filename, session.pk, exc)
+    with transaction.atomic():
+        Upload.objects.filter(session=session).delete()
+        session.version = version.strip() if rules.valid_version(version) else ""
+        rows.update(ExchangeSession, session.pk, version=session.version)
 
 
 def order_state(actor: Actor, order_id: int) -> dict:
@@ -94,8 +116,9 @@ def order_state(actor: Actor, order_id: int) -> dict:
     actor.require(Permission.EXCHANGE_READ)
     order = orders.get_order(actor, order_id)
     state = OrderExchange.objects.filter(order=order).first() or OrderExchange(order=order)
-    return {"order_id": order.pk, "version": order.version, "confirmed": state.confirmed_version >= order.version,
-            **{name: getattr(state, name) for name in ("confirmed_version", *FACT_FIELDS)}}
+    return {"order_id": order.pk, "version": order.version,
+            "confirmed": rules.one_c_holds(state.confirmed_version, order.version),
+            **{name: getattr(state, name) for name in ("confirmed_version", "one_c_id", *rules.KEPT_FACTS)}}
 
 
 # ---- orders to 1C ----
@@ -105,18 +128,24 @@ def _shop_time(moment):
     return timezone.localtime(moment, ZoneInfo(settings.TIME_ZONE)).replace(tzinfo=None)
 
 
+def _line_id(sku: str, name: str) -> str:
+    """The line's product for 1C: its SKU, or one stable id per name, so that a product without an
+    SKU is one nomenclature item in 1C, not a new one for every order."""
+    return sku or f"od-{hashlib.sha1(name.casefold().encode()).hexdigest()[:24]}"
+
+
 def _order_out(order: Order, status: StatusDefinition, one_c_number: str) -> OrderOut:
     lines = [
-        LineOut(line_id=item.sku or f"{order.pk}-{item.position}", sku=item.sku, name=item.name, unit=item.unit,
-                quantity=item.quantity, price=item.price, amount=item.amount, vat_rate=item.vat_rate,
-                is_service=item.kind == ItemKind.SERVICE)
+        LineOut(line_id=_line_id(item.sku, item.name), sku=item.sku, name=item.name, unit=item.unit,
+                quantity=item.quantity, price=item.price, amount=item.amount, discount=item.discount,
+                vat_rate=item.vat_rate, is_service=item.kind == ItemKind.SERVICE)
         for item in order.items.all()
     ]
     if order.delivery_price > 0:
         name = f"Доставка ({order.delivery_method})" if order.delivery_method else "Доставка заказа"
         lines.append(LineOut(line_id=rules.DELIVERY_LINE_ID, sku="", name=name[:255], unit="шт",
                              quantity=Decimal("1"), price=order.delivery_price, amount=order.delivery_price,
-                             vat_rate=payments.DELIVERY_VAT_RATE, is_service=True))
+                             discount=Decimal("0"), vat_rate=payments.DELIVERY_VAT_RATE, is_service=True))
     customer = order.customer
     return OrderOut(
         document_id=str(order.pk), number=order.number, created_at=_shop_time(order.created_at),
@@ -125,13 +154,12 @@ def _order_out(order: Order, status: StatusDefinition, one_c_number: str) -> Ord
         customer_email=order.customer_email, customer_phone=order.customer_phone, comment=order.comment,
         lines=tuple(lines), status_code=status.code, status_name=status.name_ru,
         status_changed_at=_shop_time(order.status_changed_at), is_final=status.is_final,
-        paid=order.payment_status in (PaymentStatus.PAID, PaymentStatus.OVERPAID),
-        cancelled=order.status_id == StatusCode.CANCELLED, delivery_method=order.delivery_method,
-        delivery_address=order.delivery_address, one_c_number=one_c_number,
+        paid=rules.paid_in_full(order.payment_status), cancelled=order.status_id == StatusCode.CANCELLED,
+        delivery_method=order.delivery_method, delivery_address=order.delivery_address, one_c_number=one_c_number,
     )
 
 
-def orders_due() -> "QuerySet[Order]":  # noqa: F821
+def orders_due():
     """Orders 1C has not confirmed in their present version, oldest first."""
     return (Order.objects.filter(Q(exchange__isnull=True) | Q(exchange__confirmed_version__lt=F("version")))
             .order_by("pk"))
@@ -166,6 +194,8 @@ def export(session: ExchangeSession, *, limit: int, charset: str) -> Export:
 
 
 def _note_handed_out(session: ExchangeSession, handed_out: list[tuple[int, int]]) -> None:
+    """In batches of the orders' pk order, the order `confirm` locks them in: two runs of 1C at
+    once cannot deadlock on PostgreSQL."""
     now = timezone.now()
     for start_at in range(0, len(handed_out), MARK_BATCH):
         with transaction.atomic():
@@ -180,65 +210,79 @@ def _note_handed_out(session: ExchangeSession, handed_out: list[tuple[int, int]]
 @transaction.atomic
 def confirm(session: ExchangeSession) -> int:
     """`success`: 1C stored what this session's query gave it; those versions are confirmed."""
-    return (OrderExchange.objects.filter(queried_session=session, queried_version__gt=F("confirmed_version"))
+    handed_out = OrderExchange.objects.filter(queried_session=session, queried_version__gt=F("confirmed_version"))
+    locked = list(handed_out.select_for_update().order_by("pk").values_list("pk", flat=True))
+    return (OrderExchange.objects.filter(pk__in=locked)
             .update(confirmed_version=F("queried_version"), updated_at=timezone.now()))
 
 
 # ---- 1C's files ----
 
 
-def _starts_a_file(body: bytes) -> bool:
-    """A chunk that opens with an XML declaration or a ZIP header is a new upload of that name, not
-    the next piece of the old one (1C re-sends a file under the same name)."""
-    head = body[:8].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head.startswith(b"<?xml") or head.startswith(commerceml.ZIP_MAGIC)
+def _clean_name(raw_name: str) -> str:
+    if (name := rules.clean_filename(raw_name)) is None:
+        raise Refused(gettext("«%(name)s» is not a file name.") % {"name": raw_name[:100]})
+    return name
 
 
 @transaction.atomic
-def receive(session: ExchangeSession, raw_name: str, body: bytes) -> Upload:
-    """`file`: keep a chunk of a file 1C posts, appended to the earlier chunks of its name."""
-    name = rules.clean_filename(raw_name)
-    if name is None:
-        raise Refused(gettext("«%(name)s» is not a file name.") % {"name": raw_name[:100]})
-    if not body:
+def receive(session: ExchangeSession, raw_name: str, chunk: bytes) -> Upload:
+    """`file`: keep a chunk of a file 1C posts, after the earlier chunks of its name."""
+    name = _clean_name(raw_name)
+    if not chunk:
         raise Refused(gettext("The file to import is empty."))
     upload = Upload.objects.select_for_update().filter(session=session, filename=name).first()
-    if upload is not None and (_starts_a_file(body) or upload.imported_at is not None):
+    if upload is not None and (rules.starts_a_file(chunk) or upload.imported_at is not None):
         upload.delete()
         upload = None
     if upload is None:
-        upload = Upload.objects.create(session=session, filename=name)
-    if upload.size + len(body) > MAX_UPLOAD_BYTES:
+        if Upload.objects.filter(session=session).count() >= MAX_UPLOADS:
+            raise Refused(gettext("More than %(count)s files in one exchange; start again with checkauth.")
+                          % {"count": MAX_UPLOADS})
+        upload = Upload.objects.create(session=session, filename=name,
+                                       is_archive=chunk.startswith(rules.ZIP_MAGIC))
+    if upload.size + len(chunk) > MAX_UPLOAD_BYTES:
         raise Refused(gettext("The file is larger than %(size)s MB.") % {"size": MAX_UPLOAD_BYTES // (1024 * 1024)})
-    position = UploadChunk.objects.filter(upload=upload).count()
-    UploadChunk.objects.create(upload=upload, position=position, data=body)
-    upload.size += len(body)
-    rows.update(Upload, upload.pk, size=upload.size)
+    if upload.chunk_count >= MAX_CHUNKS:
+        raise Refused(gettext("The file came in more than %(count)s parts.") % {"count": MAX_CHUNKS})
+    UploadChunk.objects.create(upload=upload, position=upload.chunk_count, data=chunk)
+    upload.size += len(chunk)
+    upload.chunk_count += 1
+    rows.update(Upload, upload.pk, size=upload.size, chunk_count=upload.chunk_count)
     return upload
+
+
+def _chunks(upload: Upload):
+    return (bytes(chunk.data) for chunk in upload.chunks.order_by("position").iterator(chunk_size=4))
+
+
+def whole(upload: Upload) -> bool:
+    """The old protocol applies a file when its last chunk has come."""
+    return commerceml.is_whole(_chunks(upload))
 
 
 def _upload_to_import(session: ExchangeSession, name: str) -> Upload | None:
     """The upload `import` names, or else the last archive 1C posted: 1C names the XML inside it."""
     uploads = Upload.objects.filter(session=session)
-    return uploads.filter(filename=name).first() or uploads.order_by("-pk").first()
+    return uploads.filter(filename=name).first() or uploads.filter(is_archive=True).order_by("-pk").first()
 
 
 def import_file(session: ExchangeSession, raw_name: str) -> list[str]:
     """`import` (or `file` in the old protocol): apply every order document of the file, each in a
     transaction of its own; what could not be applied is reported line by line. The same file
     imported again changes nothing."""
-    name = rules.clean_filename(raw_name)
-    if name is None:
-        raise Refused(gettext("«%(name)s» is not a file name.") % {"name": raw_name[:100]})
+    name = _clean_name(raw_name)
     upload = _upload_to_import(session, name)
     if upload is None:
         raise Refused(gettext("The file «%(name)s» was not uploaded.") % {"name": name})
     if upload.imported_at is not None:
         return upload.report.splitlines()
-    data = b"".join(bytes(chunk.data) for chunk in upload.chunks.order_by("position"))
-    if data.startswith(commerceml.ZIP_MAGIC):
-        _, data = commerceml.unzip(data, wanted=name)
-    documents = list(commerceml.read_documents(data))  # all read before any is applied: a bad file changes nothing
+    return _import_upload(session, upload, name)
+
+
+def _import_upload(session: ExchangeSession, upload: Upload, name: str) -> list[str]:
+    chunks = [commerceml.unzip(b"".join(_chunks(upload)), wanted=name)] if upload.is_archive else _chunks(upload)
+    documents = list(commerceml.read_documents(chunks))  # all read before any is applied: a bad file changes nothing
     actor = actor_of(session)
     report = [line for document in documents if (line := apply_document(actor, document))]
     rows.update(Upload, upload.pk, imported_at=timezone.now(), report="\n".join(report))
@@ -253,91 +297,105 @@ _NOTES = {
 
 
 def _note_text(note: str) -> str:
-    code, *arguments = note.split(":")
+    code, *arguments = note.split(":", 2)
     if code == "status_not_allowed":
         target, current = arguments
         return str(_("1C's status «%(target)s» cannot follow «%(current)s»")
                    % {"target": StatusDefinition.name_of(target), "current": StatusDefinition.name_of(current)})
-    if code == "status_refused":
-        target, reason = arguments
-        return str(_("the status «%(target)s» was refused (%(reason)s)")
-                   % {"target": StatusDefinition.name_of(target), "reason": reason})
+    if code == "refused":
+        what, reason = arguments
+        return str(_("«%(what)s» was refused: %(reason)s") % {"what": _what(what), "reason": reason})
     return str(_NOTES[code])
 
 
+def _what(move: str) -> str:
+    return str(_("the deletion mark")) if move == "deletion_mark" else StatusDefinition.name_of(move)
+
+
 def _find_order(document: rules.OneCDocument) -> int | None:
-    found = rows.first(Order, ("id",), number=document.number.strip()) if document.number.strip() else None
+    number = document.number.strip()
+    found = rows.first(Order, ("id",), number=number) if number else None
     if found is None and document.one_c_id:
-        known = OrderExchange.objects.filter(one_c_id=document.one_c_id).values_list("order_id", flat=True).first()
-        return known
+        return OrderExchange.objects.filter(one_c_id=document.one_c_id).values_list("order_id", flat=True).first()
     return found.pk if found else None
 
 
-FACT_FIELDS = ("one_c_id", "one_c_number", "one_c_date", "posted", "one_c_status", "paid_at", "payment_number",
-               "shipped_at", "shipment_number")
-
-
-def _facts_of(document: rules.OneCDocument) -> dict:
-    return {"one_c_id": document.one_c_id, "one_c_number": document.one_c_number, "one_c_date": document.one_c_date,
-            "posted": bool(document.posted), "one_c_status": document.status_text, "paid_at": document.paid_at,
-            "payment_number": document.payment_number, "shipped_at": document.shipped_at,
-            "shipment_number": document.shipment_number}
-
-
-def _aware(moment):
-    return timezone.make_aware(moment, ZoneInfo(settings.TIME_ZONE)) if moment is not None else None
+def _stored(name: str, value):
+    """A fact as its column holds it: dates in the shop's zone, text cut to the column's length
+    (1C's own fields are longer than some of ours)."""
+    if name in rules.DATE_FACTS:
+        return timezone.make_aware(value, ZoneInfo(settings.TIME_ZONE)) if value is not None else None
+    if isinstance(value, str):
+        return value[:OrderExchange._meta.get_field(name).max_length]
+    return value
 
 
 def apply_document(actor: Actor, document: rules.OneCDocument) -> str | None:
-    """One document of 1C's: its facts stored on the order, the moves they imply made through the
-    order services (so the history, the customer and the rules see them as any other change), and,
-    if 1C held the order as it was, its new version counted as known to 1C, so 1C's own change
-    does not bounce back to it.
-    Returns a line for 1C's log when something could not be followed."""
+    """One document of 1C's, in a transaction of its own: the facts it states kept on the order,
+    the moves they imply made through the order services (so the history, the customer and the
+    rules see them as any other change), and, if 1C held the order as it was, its new version
+    counted as known to 1C, so 1C's own change does not bounce back to it. Returns a line for
+    1C's log when something could not be followed; a document that fails changes nothing and
+    holds up no other."""
     if document.operation and document.operation != rules.ORDER_OPERATION:
         return None  # 2.10's payment and shipment documents: their facts also come on the order
     order_id = _find_order(document)
     if order_id is None:
         return str(_("Order №%(number)s was not found on the site.") % {"number": document.number})
-    with transaction.atomic():
-        # The order's row alone is locked first. On PostgreSQL a locking read with joins (as
-        # locked_order's) that waited for another import of this document re-checks the join with
-        # the status it read before the wait, and finds no order once that import changed it.
-        list(Order.objects.select_for_update(no_key=True).filter(pk=order_id).values_list("pk"))
-        order = orders.locked_order(order_id)
-        state, _created = OrderExchange.objects.select_for_update().get_or_create(order=order)
-        if state.applied_digest == document.digest:
-            return None
-        known_to_1c = state.confirmed_version >= order.version
-        plan = rules.plan(rules.OrderNow(order.status_id, order.deletion_mark, order.total, order.payment_status),
-                          document)
-        notes = list(plan.notes)
-        for status in plan.statuses:
-            try:
-                payments.change_status(actor, order.pk, status)
-            except DomainError as exc:
-                notes.append(f"status_refused:{status}:{exc.code}")
-                break
-        if plan.deletion_mark is not None:
-            orders.set_removal_mark(actor, order.pk, plan.deletion_mark)
-        facts = {name: (_aware(value) if name in ("one_c_date", "paid_at", "shipped_at") else value)
-                 for name, value in _facts_of(document).items()}
-        before = {name: getattr(state, name) for name in FACT_FIELDS}
-        order = orders.locked_order(order.pk)
-        changes = {name: [_plain(before[name]), _plain(facts[name])] for name in FACT_FIELDS
-                   if before[name] != facts[name]}
-        if changes or notes:
-            events.record(order, "order.1c.updated", actor, {**changes, "notes": notes})
-        for name, value in facts.items():
-            setattr(state, name, value)
-        state.applied_digest = document.digest
-        if known_to_1c:  # 1C's own change is not news to 1C; a change of ours it has not had still is
-            state.confirmed_version = order.version
-        state.updated_at = timezone.now()
-        state.save()
+    try:
+        with transaction.atomic():
+            notes = _apply(actor, order_id, document)
+    except (DomainError, DatabaseError) as exc:
+        log.warning("1C exchange: document for order %s not applied: %s", document.number, exc)
+        failure = str(exc.message) if isinstance(exc, DomainError) else gettext("the database refused it")
+        return str(_("Order №%(number)s was not changed: %(reason)s") % {"number": document.number, "reason": failure})
     if not notes:
         return None
-    return str(_("Order №%(number)s: %(notes)s") % {"number": order.number, "notes": "; ".join(map(_note_text, notes))})
+    return str(_("Order №%(number)s: %(notes)s") % {"number": document.number, "notes": "; ".join(map(_note_text, notes))})
+
+
+def _apply(actor: Actor, order_id: int, document: rules.OneCDocument) -> list[str] | None:
+    # The order's row alone is locked first. On PostgreSQL a locking read with joins (as
+    # locked_order's) that waited for another import of this document re-checks the join with
+    # the status it read before the wait, and finds no order once that import changed it.
+    list(Order.objects.select_for_update(no_key=True).filter(pk=order_id).values_list("pk"))
+    order = orders.locked_order(order_id)
+    state, _created = OrderExchange.objects.select_for_update().get_or_create(order=order)
+    if state.applied_digest == document.digest:
+        return None
+    known_to_1c = rules.one_c_holds(state.confirmed_version, order.version)
+    plan = rules.plan(rules.OrderNow(order.status_id, order.deletion_mark, order.total, order.payment_status),
+                      document)
+    notes = list(plan.notes)
+    for status in plan.statuses:
+        try:
+            with transaction.atomic():
+                payments.change_status(actor, order.pk, status)
+        except DomainError as exc:
+            notes.append(f"refused:{status}:{exc.message}")
+            break
+    if plan.deletion_mark is not None:
+        try:
+            with transaction.atomic():
+                orders.set_removal_mark(actor, order.pk, plan.deletion_mark)
+        except DomainError as exc:
+            notes.append(f"refused:deletion_mark:{exc.message}")
+    stated = {name: _stored(name, document.facts[name]) for name in rules.KEPT_FACTS if name in document.facts}
+    if document.one_c_id:
+        stated["one_c_id"] = _stored("one_c_id", document.one_c_id)
+    changes = {name: [_plain(getattr(state, name)), _plain(value)] for name, value in stated.items()
+               if getattr(state, name) != value}
+    order = orders.locked_order(order.pk)
+    if changes or notes:
+        events.record(order, "order.1c.updated", actor, {**changes, "notes": notes})
+    for name, value in stated.items():
+        setattr(state, name, value)
+    state.applied_digest = document.digest
+    if known_to_1c:  # 1C's own change is not news to 1C; a change of ours it has not had still is
+        state.confirmed_version = order.version
+    state.updated_at = timezone.now()
+    state.save()
+    return notes
 
 
 def _plain(value):

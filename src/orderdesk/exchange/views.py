@@ -1,7 +1,7 @@
 """The one URL 1C calls (`?type=sale&mode=…`), answered as 1C expects (commerceml.md §1): plain
 text lines, `success`, `progress` or `failure` first, in the exchange's charset; the orders
-document for `query`. Every refusal is a `failure` line 1C shows in its log, never an empty
-answer and never a 500; only a call with no credentials at all is challenged with a 401.
+document for `query`. Every refusal is a `failure` line 1C shows in its log, with HTTP 200, never
+an empty answer; only a call with no credentials at all is challenged with a 401.
 """
 
 import base64
@@ -64,13 +64,13 @@ def _challenge() -> HttpResponse:
 
 def _session(request: HttpRequest) -> ExchangeSession | None:
     """The session of the cookie checkauth gave; or, for a 1C that sends its Basic credentials on
-    every call instead, a session opened for this call."""
+    every call instead, the latest session of its key."""
     if token := request.COOKIES.get(services.COOKIE_NAME):
         if (session := services.session_for(token)) is not None:
             return session
     credentials = _basic_credentials(request)
     if credentials and (key := services.key_for_password(credentials[1])):
-        return services.session_for(services.open_session(key, credentials[0]))
+        return services.session_of_key(key, credentials[0])
     return None
 
 
@@ -95,12 +95,14 @@ def exchange(request: HttpRequest) -> HttpResponse:
         return _failure(str(exc))
     except DomainError as exc:
         return _failure(str(exc.message))
+    # 1C shows the text of a `failure` in its log but only a code for an HTTP error, so even our
+    # own faults are answered 200.
     except DatabaseError:
         log.exception("1C exchange: %s failed", mode)
-        return _reply(Reply.FAILURE, _("The database is busy or unavailable; try again later."), status=503)
+        return _failure(_("The database is busy or unavailable; try again later."))
     except Exception:
         log.exception("1C exchange: %s failed", mode)
-        return _reply(Reply.FAILURE, _("Something went wrong on our side; the change was not saved."), status=500)
+        return _failure(_("Something went wrong on our side; the change was not saved."))
 
 
 def _checkauth(request: HttpRequest) -> HttpResponse:
@@ -146,8 +148,10 @@ def _file(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
     if request.method != "POST":
         return _failure(_("The file is sent with POST."))
     name = request.GET.get("filename", "")
-    services.receive(session, name, _read_body(request))
+    upload = services.receive(session, name, _read_body(request))
     if session.version:  # the newer protocol: `import` applies the file
+        return _reply(Reply.SUCCESS)
+    if not services.whole(upload):  # the old protocol applies it once its last chunk is in
         return _reply(Reply.SUCCESS)
     return _imported(services.import_file(session, name))
 

@@ -59,6 +59,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('filename', models.CharField(max_length=255)),
                 ('size', models.PositiveBigIntegerField(default=0)),
+                ('chunk_count', models.PositiveIntegerField(default=0)),
+                ('is_archive', models.BooleanField(default=False)),
                 ('imported_at', models.DateTimeField(blank=True, null=True)),
                 ('report', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
