@@ -6,6 +6,7 @@ mail written to the console, a generated secret key kept in ./var/secret_key.
 
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -187,3 +188,8 @@ EXCHANGE_1C_CHARSET = os.environ.get("EXCHANGE_1C_CHARSET", "windows-1251").stri
 if EXCHANGE_1C_CHARSET not in ("windows-1251", "utf-8"):
     raise ValueError("EXCHANGE_1C_CHARSET must be windows-1251 or utf-8")
 EXCHANGE_1C_ORDERS_PER_QUERY = int(os.environ.get("EXCHANGE_1C_ORDERS_PER_QUERY", "1000"))
+# Orders placed before this day (YYYY-MM-DD, in TIME_ZONE) are never offered to 1C: a shop that
+# connects 1C after years of orders starts from the day it chooses. Empty: every order.
+EXCHANGE_1C_ORDERS_SINCE = os.environ.get("EXCHANGE_1C_ORDERS_SINCE", "").strip()
+if EXCHANGE_1C_ORDERS_SINCE:
+    date.fromisoformat(EXCHANGE_1C_ORDERS_SINCE)  # a wrong day stops the start, not the exchange

@@ -4,6 +4,7 @@ checks what commerceml.md §9 lists: the answers' shapes, the orders document, t
 
 import io
 import zipfile
+from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -638,3 +639,11 @@ def test_b10_a_product_without_sku_has_one_id_across_orders(connected, site_acto
            if text(line, "Ид") != "ORDER_DELIVERY"}
 
     assert len(ids) == 1 and len(ids.pop()) <= 80
+
+
+def test_b10_orders_placed_before_the_day_the_shop_chose_are_never_offered(connected, place, settings):
+    old, new = place(), place()
+    Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
+    settings.EXCHANGE_1C_ORDERS_SINCE = (timezone.localdate() - timedelta(days=30)).isoformat()
+
+    assert numbers(connected.query()) == [new.number]

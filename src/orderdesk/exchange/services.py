@@ -12,7 +12,7 @@ import logging
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -160,9 +160,14 @@ def _order_out(order: Order, status: StatusDefinition, one_c_number: str) -> Ord
 
 
 def orders_due():
-    """Orders 1C has not confirmed in their present version, oldest first."""
-    return (Order.objects.filter(Q(exchange__isnull=True) | Q(exchange__confirmed_version__lt=F("version")))
-            .order_by("pk"))
+    """Orders 1C has not confirmed in their present version, oldest first, from the day the shop
+    chose (EXCHANGE_1C_ORDERS_SINCE)."""
+    due = Order.objects.filter(Q(exchange__isnull=True) | Q(exchange__confirmed_version__lt=F("version")))
+    if settings.EXCHANGE_1C_ORDERS_SINCE:
+        since = datetime.combine(date.fromisoformat(settings.EXCHANGE_1C_ORDERS_SINCE), time.min,
+                                 ZoneInfo(settings.TIME_ZONE))
+        due = due.filter(created_at__gte=since)
+    return due.order_by("pk")
 
 
 @dataclass(frozen=True)
