@@ -157,3 +157,14 @@ def test_b10_import_called_twice_at_once_for_one_stored_file_applies_it_once(sit
 
     assert [(a.status, a.lines) for a in answers] == [(200, ["success"])] * 2, answers
     _applied_once(order)
+
+
+def test_s05_two_people_setting_the_same_status_at_once_both_succeed_and_it_is_set_once(site_actor):
+    """A locking read that joins the status waits for the other, then (on PostgreSQL) re-checks the
+    join with the status row it saw before: it found no order once the other had moved it."""
+    order = orders.place_order(site_actor, OrderIn(**order_body("race-status"))).order
+
+    results = at_once(8, lambda n: orders.set_status(SYSTEM, order.pk, "agreed").status_id)
+
+    assert results == ["agreed"] * 8, results
+    assert OrderEvent.objects.filter(order=order, code="order.status.changed").count() == 1

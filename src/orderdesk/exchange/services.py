@@ -360,10 +360,6 @@ def apply_document(actor: Actor, document: rules.OneCDocument) -> str | None:
 
 
 def _apply(actor: Actor, order_id: int, document: rules.OneCDocument) -> list[str] | None:
-    # The order's row alone is locked first. On PostgreSQL a locking read with joins (as
-    # locked_order's) that waited for another import of this document re-checks the join with
-    # the status it read before the wait, and finds no order once that import changed it.
-    list(Order.objects.select_for_update(no_key=True).filter(pk=order_id).values_list("pk"))
     order = orders.locked_order(order_id)
     state, _created = OrderExchange.objects.select_for_update().get_or_create(order=order)
     if state.applied_digest == document.digest:

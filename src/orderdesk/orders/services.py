@@ -165,8 +165,12 @@ def locked_order(order_id: int, *, lock: bool = True) -> Order:
     (`lock=False`: only read). FOR NO KEY UPDATE, not FOR UPDATE: rows that others insert pointing
     at the order (events, notifications) check that key with KEY SHARE, which FOR UPDATE would
     make wait; on PostgreSQL the worker's receipt bookkeeping deadlocked with a payment that way."""
-    orders = Order.objects.select_for_update(no_key=True) if lock else Order.objects
-    order = orders.select_related("customer", "status").filter(pk=order_id).first()
+    if lock:
+        # The row alone is locked first, then read with its customer and status. A locking read
+        # with joins that waits for another transaction re-checks the join on PostgreSQL with the
+        # status row it saw before the wait, and finds no order once that transaction moved it.
+        list(Order.objects.select_for_update(no_key=True).filter(pk=order_id).values_list("pk"))
+    order = Order.objects.select_related("customer", "status").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order
