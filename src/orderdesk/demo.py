@@ -173,6 +173,6 @@ def load_demo_data(orders: int = 50, out: TextIO | None = None) -> None:
             f"  Online payments: payment links open the sandbox acquirer's page ({settings.YOOKASSA_API_URL})\n"
             f"  Sign in (API): POST {base}/api/v1/auth/login {{\"email\": ..., \"password\": \"{DEMO_PASSWORD}\"}}\n"
             + "".join(f"    {role.value:<14} {email}  /  {DEMO_PASSWORD}\n" for role, email, _n, _l in PEOPLE)
-            + f"  Site API key (Authorization: Bearer ...):\n    {secret}\n"
             + f"  1C exchange: {base}/exchange/1c, any user name, password:\n    {one_c_secret}\n"
+            + f"  Site API key (Authorization: Bearer ...):\n    {secret}\n"
         )
