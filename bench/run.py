@@ -475,13 +475,25 @@ def bulk_load(db: Database, n: int) -> tuple[datetime, int]:
                "total", "paid_amount", "delivery_method", "delivery_address", "comment", "deletion_mark", "is_quick",
                "created_at", "updated_at", "version", "customer_id", "status_id")
 
+    # Buyers' names as a shop has them, for the text search: each first name is on 1/16 of the
+    # orders, each surname on 1/20, and one buyer on one order in 50,000.
+    first_names = ("Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Елена", "Сергей", "Анна", "Андрей", "Татьяна",
+                   "Михаил", "Наталья", "Николай", "Ирина", "Павел", "Светлана")  # a man, then a woman
+    surnames = ("Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков", "Фёдоров",
+                "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов", "Степанов",
+                "Николаев", "Орлов")
+
     def row(i: int):
         moment = start + step * i
         stamp = moment.replace(tzinfo=None).isoformat(" ") if is_sqlite else moment
         number = f"L{i:08d}"
         email = f"buyer{i % 5000}@example.com"
-        return (first_id + i, number, "manager", "", "Покупатель", email, "+79161234567",
-                f"{number} покупатель {email} +79161234567", stamp, "not_paid", "RUB", "500.00", "300.00", "800.00",
+        phone = f"+79{i * 7919 % 10**9:09d}"
+        first = i % len(first_names)
+        name = (f"{first_names[first]} {surnames[i // len(first_names) % len(surnames)]}{'а' * (first % 2)}"
+                if i % 50_000 != 7 else "Евдокия Шереметьева")
+        return (first_id + i, number, "manager", "", name, email, phone,
+                f"{number} {name} {email} {phone}".casefold(), stamp, "not_paid", "RUB", "500.00", "300.00", "800.00",
                 "0.00", "courier", "Москва", "", False, False, stamp, stamp, 1, customer_id, rnd.choice(STATUSES))
 
     batch = max(20_000, n // 20)  # about 20 progress lines
@@ -548,6 +560,10 @@ def bench_list(db: Database, port: int) -> dict:
         "filtered_first_page": filters,
         "filtered_deep_page": {**filters, "cursor": deep_cursor},
         "deep_page": {"limit": 50, "cursor": cursor_at(N_LIST // 10)},
+        "search_rare_name": {"q": "Шереметьев", "limit": 50},  # one order in 50,000
+        "search_common_name": {"q": "Иван", "limit": 50},  # one in 16: a full first page
+        "search_number": {"q": f"L{N_LIST // 2:08d}", "limit": 50},  # its 8 digits are looked for in phones too
+        "filtered_search": {**filters, "q": "Петров"},  # one in 20 of the window's agreed orders
     }
     server = db.serve(port)
     try:

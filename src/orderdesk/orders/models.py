@@ -115,7 +115,9 @@ class Order(models.Model):
     customer_email = models.CharField(_("customer e-mail"), max_length=254, blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
     # Number, name, e-mail and phone folded to lower case: one column the text search reads the
-    # same way on every database (SQLite's own case folding knows only Latin letters).
+    # same way on every database (SQLite's own case folding knows only Latin letters). Indexed by
+    # trigrams (migration 0004); on SQLite the index is an FTS5 table kept by triggers, which a
+    # migration that rebuilds this table drops and must create again.
     search_text = models.CharField(max_length=600, blank=True)
     status = models.ForeignKey(StatusDefinition, verbose_name=_("status"), on_delete=models.PROTECT, related_name="+")
     status_changed_at = models.DateTimeField(_("status changed"), default=timezone.now)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -438,12 +438,42 @@ def list_my_orders(actor: Actor, filters: OrderListFilters) -> tuple[list[Order]
 
 
 def _search(text: str) -> Q:
-    match = Q(number=text) | Q(search_text__contains=rules.search_needle(text))
+    """The number exactly, or the text in the number, name, e-mail or phone; a phone written any
+    way; four or more digits in the phone. Each alternative asks search_text for a string, which
+    the trigram index (migration 0004) can find: search_text holds the phone as customer_phone
+    has it (rules.search_text), so asking it too changes no result."""
+    needle = rules.search_needle(text)
+    match, keys = Q(number=text) | Q(search_text__contains=needle), [needle]
     if (phone := rules.normalize_phone(text)) is not None:
-        match |= Q(customer_phone=phone)
+        match |= Q(customer_phone=phone, search_text__contains=phone)
+        keys.append(phone)
     elif sum(c.isdigit() for c in text) >= 4:
-        match |= Q(customer_phone__contains="".join(c for c in text if c.isdigit()))
+        digits = "".join(c for c in text if c.isdigit())
+        match |= Q(customer_phone__contains=digits, search_text__contains=digits)
+        keys.append(digits)
+    if (indexed := _fts_candidates(keys)) is not None:
+        match &= indexed | Q(number=text)
     return match
+
+
+# A needle in this many orders or more is found sooner by walking the list newest first, where
+# a page of matches comes soon, than by collecting and sorting all its orders.
+SEARCH_INDEX_MAX_HITS = 2000
+
+
+def _fts_candidates(keys: list[str]) -> Q | None:
+    """SQLite: the orders whose search_text holds one of `keys`, found in the FTS5 trigram table;
+    None where the index cannot narrow the search (a key under three characters, a NUL, which ends
+    an FTS5 query) or should not (a frequent needle). PostgreSQL's trigram index serves LIKE itself."""
+    if connection.vendor != "sqlite" or any(len(key) < 3 or "\x00" in key for key in keys):
+        return None
+    # Each key a quoted FTS5 string ("" for a quote): user input is never query syntax.
+    query = " OR ".join('"' + key.replace('"', '""') + '"' for key in dict.fromkeys(keys))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rowid FROM orders_order_search WHERE orders_order_search MATCH %s LIMIT %s",
+                       [query, SEARCH_INDEX_MAX_HITS])
+        hits = [row[0] for row in cursor.fetchall()]
+    return Q(pk__in=hits) if len(hits) < SEARCH_INDEX_MAX_HITS else None
 
 
 def order_history(actor: Actor, order_id: int):
