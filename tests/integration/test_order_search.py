@@ -313,3 +313,11 @@ def test_s02_without_pg_trgm_the_migration_warns_and_the_search_still_works(mana
     assert "Поиск заказов будет работать без индекса" in caplog.text
     assert search_index() == []
     assert found(manager_actor, q="смирнова") == [anna.pk]
+
+
+@pytest.mark.parametrize("field", ["q", "status", "cursor"])
+def test_s02_a_nul_in_a_list_filter_is_a_field_error_not_a_500(manager, field):
+    response = manager.get("/api/v1/orders", {field: "ab\x00cd"})
+
+    assert response.status_code == 422, response.content
+    assert field in response.json()["fields"]

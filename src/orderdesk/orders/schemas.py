@@ -178,6 +178,14 @@ class OrderListFilters(Schema):
     cursor: Annotated[str, StringConstraints(max_length=40)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
+    @field_validator("status", "q", "cursor")
+    @classmethod
+    def no_nul(cls, value: str | None):
+        # PostgreSQL cannot compare with a text holding NUL: the caller hears 422, not a 500.
+        if value is not None and "\x00" in value:
+            raise ValueError("the NUL character is not allowed")
+        return value
+
     @field_validator("created_from", "created_to")
     @classmethod
     def aware(cls, value: datetime | None):
