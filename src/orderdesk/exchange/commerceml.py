@@ -251,16 +251,26 @@ class Refused(Exception):
     """A file we will not read; the message is for 1C's exchange log."""
 
 
+class Incomplete(Refused):
+    """A file that ends before it should: broken, or (in the old protocol) still coming in chunks."""
+
+
 MAX_ZIP_MEMBERS = 100
 MAX_EXPANDED_BYTES = 64 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # deflate reaches ~100:1 on real XML; a bomb goes far beyond
+
+
+# What reading a member raises when its stream does not match its header (a bomb lying about
+# its size fails its CRC), when it is encrypted, or packed by a method zipfile does not have.
+_UNREADABLE_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 def _archive(data: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise Refused(_("The archive is damaged: %(error)s") % {"error": exc}) from exc
+        # The directory is at an archive's end: one cut short cannot be told from one broken.
+        raise Incomplete(_("The archive is damaged: %(error)s") % {"error": exc}) from exc
 
 
 def unzip(data: bytes, wanted: str | None = None) -> bytes:
@@ -282,9 +292,7 @@ def unzip(data: bytes, wanted: str | None = None) -> bytes:
     try:
         with archive.open(chosen) as member:
             content = member.read(MAX_EXPANDED_BYTES + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        # a stream that does not match its header (a bomb lying about its size fails its CRC),
-        # an encrypted member, a compression method we do not have
+    except _UNREADABLE_MEMBER as exc:
         raise Refused(_("The archive is damaged: %(error)s") % {"error": exc}) from exc
     if len(content) > MAX_EXPANDED_BYTES:
         raise Refused(_("The archive expands to too much data."))
@@ -333,10 +341,10 @@ def read_document(document: etree._Element) -> OneCDocument:
     )
 
 
-def _events(chunks: Iterable[bytes], *, finish: bool) -> Iterator[tuple[str, etree._Element]]:
+def _events(chunks: Iterable[bytes]) -> Iterator[tuple[str, etree._Element]]:
     """The parser's events over a file fed chunk by chunk, entities unresolved, no DTD loaded and
-    no network; a DOCTYPE or a root other than `КоммерческаяИнформация` is refused at the root.
-    `finish`: the file is all there, so what it lacks at the end is an error."""
+    no network; a DOCTYPE or a root other than `КоммерческаяИнформация` is refused at the root,
+    and a file that breaks off is Incomplete."""
     parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
                                  huge_tree=False, remove_comments=True, remove_pis=True)
     root_seen = False
@@ -345,9 +353,11 @@ def _events(chunks: Iterable[bytes], *, finish: bool) -> Iterator[tuple[str, etr
         for chunk in chunks:
             parser.feed(chunk)
             yield
-        if finish:
+        try:
             parser.close()
-            yield
+        except etree.XMLSyntaxError as exc:  # what was fed parsed; only its end is missing
+            raise Incomplete(_("The file ends before its root element does.")) from exc
+        yield
 
     try:
         for _fed in fed():
@@ -362,7 +372,7 @@ def _events(chunks: Iterable[bytes], *, finish: bool) -> Iterator[tuple[str, etr
                 yield event, element
     except etree.XMLSyntaxError as exc:
         raise Refused(_("The file is not well-formed XML: %(error)s") % {"error": exc}) from exc
-    if finish and not root_seen:
+    if not root_seen:
         raise Refused(_("The file is empty."))
 
 
@@ -370,34 +380,10 @@ def read_documents(chunks: Iterable[bytes]) -> Iterator[OneCDocument]:
     """Every order-level `Документ` of a file 1C uploaded, one at a time, at any depth (2.x puts
     them under the root, 3.1 in a `Контейнер` each); read chunk by chunk, each document dropped
     once read. Raises Refused for a file that is not whole, well-formed CommerceML."""
-    closed = False
-    for event, element in _events(chunks, finish=True):
+    for event, element in _events(chunks):
         if event == "end" and _local(element.tag) == "Документ" and _is_order_level(element):
             yield read_document(element)
             _forget(element)
-        closed = event == "end" and element.getparent() is None
-    if not closed:
-        raise Refused(_("The file ends before its root element does."))
-
-
-def is_whole(chunks: Iterable[bytes]) -> bool:
-    """Whether the chunks received so far make a whole file: an XML document whose root is closed,
-    or an archive whose directory has arrived. Raises Refused for one that is broken already."""
-    chunks = iter(chunks)
-    first = next(chunks, b"")
-    if first.startswith(rules.ZIP_MAGIC):
-        try:
-            zipfile.ZipFile(io.BytesIO(b"".join((first, *chunks))))
-        except (zipfile.BadZipFile, ValueError):
-            return False  # the directory is at the end of an archive
-        return True
-    closed = False
-    for event, element in _events((first, *chunks), finish=False):
-        if event == "end":
-            closed = element.getparent() is None
-            if _local(element.tag) == "Документ":
-                _forget(element)
-    return closed
 
 
 def _forget(element: etree._Element) -> None:

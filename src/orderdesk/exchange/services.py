@@ -100,8 +100,7 @@ def start(session: ExchangeSession, version: str) -> None:
     imported is applied first rather than lost."""
     for upload in Upload.objects.filter(session=session, imported_at__isnull=True):
         try:
-            if commerceml.is_whole(_chunks(upload)):
-                _import_upload(session, upload, upload.filename)
+            _import_upload(session, upload, upload.filename)
         except Refused as exc:
             log.warning("1C exchange: %s, left unimported by session %s, is refused: %s",
                         upload.filename, session.pk, exc)
@@ -259,11 +258,6 @@ def receive(session: ExchangeSession, raw_name: str, chunk: bytes) -> Upload:
 
 def _chunks(upload: Upload):
     return (bytes(chunk.data) for chunk in upload.chunks.order_by("position").iterator(chunk_size=4))
-
-
-def whole(upload: Upload) -> bool:
-    """The old protocol applies a file when its last chunk has come."""
-    return commerceml.is_whole(_chunks(upload))
 
 
 def _upload_to_import(session: ExchangeSession, name: str) -> Upload | None:

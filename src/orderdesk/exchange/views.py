@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from orderdesk.core.errors import DomainError
 from orderdesk.exchange import rules, services
-from orderdesk.exchange.commerceml import Refused
+from orderdesk.exchange.commerceml import Incomplete, Refused
 from orderdesk.exchange.models import ExchangeSession
 from orderdesk.exchange.rules import Reply
 
@@ -148,12 +148,13 @@ def _file(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
     if request.method != "POST":
         return _failure(_("The file is sent with POST."))
     name = request.GET.get("filename", "")
-    upload = services.receive(session, name, _read_body(request))
+    services.receive(session, name, _read_body(request))
     if session.version:  # the newer protocol: `import` applies the file
         return _reply(Reply.SUCCESS)
-    if not services.whole(upload):  # the old protocol applies it once its last chunk is in
+    try:
+        return _imported(services.import_file(session, name))
+    except Incomplete:  # the old protocol applies the file once its last chunk is in
         return _reply(Reply.SUCCESS)
-    return _imported(services.import_file(session, name))
 
 
 def _import(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
