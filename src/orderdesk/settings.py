@@ -151,6 +151,8 @@ EMAIL_BACKEND = os.environ.get(
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
 )
 
+SESSION_ENGINE = "orderdesk.core.sessions"
+AUTHENTICATION_BACKENDS = ["orderdesk.core.sessions.PersonBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

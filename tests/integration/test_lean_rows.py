@@ -80,3 +80,83 @@ def test_b07_a_lean_update_changes_only_the_named_columns_of_that_row(customer):
     assert (first_read.total, first_read.updated_at, first_read.items_total) == (Decimal("99.90"), moment, Decimal("1234.50"))
     assert second_read.total == Decimal("1534.50")
     assert rows.update(Order, 10**9, total=Decimal("1.00")) == 0
+
+
+# ---- prepared reads: compiled once, then run with new values ----
+
+ORDER_WITH_PARTIES = rows.Prepared(lambda number: Order.objects.select_related("customer", "status")
+                                   .filter(number=number), number=str)
+
+
+def _two_orders(customer):
+    first = rows.insert(_order(customer, comment="первый"))
+    other = _order(customer)
+    other.number, other.external_id, other.total = "R-2", "ext-2", Decimal("0.10")
+    return first, rows.insert(other)
+
+
+def test_b07_a_prepared_read_makes_the_instances_the_orm_makes_with_their_select_related_objects(customer):
+    first, second = _two_orders(customer)
+
+    for written in (first, second):
+        prepared = ORDER_WITH_PARTIES.first(number=written.number)
+        orm = Order.objects.select_related("customer", "status").get(number=written.number)
+        for field in Order._meta.concrete_fields:
+            assert getattr(prepared, field.attname) == getattr(orm, field.attname), field.attname
+        assert type(prepared.total) is Decimal and prepared.created_at.tzinfo is not None
+        assert (prepared.customer.name, prepared.status.name_ru) == ("Анна", orm.status.name_ru)
+    assert ORDER_WITH_PARTIES.first(number="R-404") is None
+
+
+def test_b07_a_prepared_read_is_compiled_once_per_connection(customer, django_assert_num_queries):
+    from unittest import mock
+
+    from django.db.models.sql.compiler import SQLCompiler
+
+    first, second = _two_orders(customer)
+    ledger = rows.Prepared(lambda order_id: Order.objects.filter(pk=order_id).values_list("number", "total"),
+                           order_id=int)
+    assert ledger.values(order_id=first.pk) == [("R-1", Decimal("1534.50"))]
+
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
+        with django_assert_num_queries(1):
+            assert ledger.values(order_id=second.pk) == [("R-2", Decimal("0.10"))]
+
+
+def test_b07_a_prepared_read_takes_an_integer_beyond_any_id_as_no_row_as_the_orm_does(customer):
+    by_id = rows.Prepared(lambda order_id: Order.objects.filter(pk=order_id), order_id=int)
+    assert by_id.all(order_id=10**30) == [] == list(Order.objects.filter(pk=10**30))
+    assert by_id.all(order_id="7") == []  # ids arriving as text are compared as numbers
+
+
+def test_b07_a_lookup_that_transforms_its_value_cannot_be_prepared(customer):
+    by_name = rows.Prepared(lambda name: Order.objects.filter(customer_name__icontains=name), name=str)
+    with pytest.raises(ValueError, match="not compared as it is"):
+        by_name.all(name="анна")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the statuses of the migrations stay
+def test_b07_a_prepared_locking_read_outside_a_transaction_is_refused(customer):
+    from django.db import transaction
+
+    locking = rows.Prepared(lambda order_id: Order.objects.select_for_update().filter(pk=order_id), order_id=int)
+    order = rows.insert(_order(customer))
+    with transaction.atomic():
+        assert [o.pk for o in locking.all(order_id=order.pk)] == [order.pk]
+    with pytest.raises(transaction.TransactionManagementError):
+        locking.all(order_id=order.pk)
+
+
+def test_b07_related_objects_come_from_the_prefetch_when_there_is_one(customer, django_assert_num_queries):
+    order = rows.insert(_order(customer))
+    rows.insert_many([OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal("2"),
+                                price=Decimal("5.00"), amount=Decimal("10.00"), vat_rate="22") for n in (2, 1)])
+    items = rows.Prepared(lambda order_id: OrderItem.objects.filter(order_id=order_id), order_id=int)
+
+    with django_assert_num_queries(1):
+        read = rows.related(order, "items", items, order_id=order.pk)
+    assert [(i.position, i.quantity) for i in read] == [(1, Decimal("2.000")), (2, Decimal("2.000"))]
+
+    rows.attach(order, "items", read)
+    with django_assert_num_queries(0):
+        assert rows.related(order, "items", items, order_id=order.pk) == read == list(order.items.all())

@@ -12,7 +12,7 @@ claimed by a killed worker is due again once its claim runs out.
 import logging
 import uuid as uuidlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import takewhile
 from time import monotonic
 
@@ -68,8 +68,19 @@ def online_register() -> Register:
     return register
 
 
+_OPEN_SHIFT = rows.Prepared(lambda register_id: Shift.objects.filter(register_id=register_id, closed_at__isnull=True)
+                            .order_by("pk")[:1], register_id=int)
+
+
+_LINES_OF = rows.Prepared(lambda receipt_id: ReceiptLine.objects.filter(receipt_id=receipt_id), receipt_id=int)
+
+
+def lines_of(receipt: Receipt) -> list[ReceiptLine]:
+    return rows.related(receipt, "lines", _LINES_OF, receipt_id=receipt.pk)
+
+
 def open_shift_of(register: Register) -> Shift | None:
-    return register.shifts.filter(closed_at__isnull=True).first()
+    return _OPEN_SHIFT.first(register_id=register.pk)
 
 
 def ensure_online_shift(register: Register, actor: Actor = SYSTEM) -> Shift:
@@ -171,25 +182,26 @@ def _claimable(receipt: Receipt, now) -> bool:
     return receipt.next_attempt_at <= now
 
 
+_WAITING = rows.Prepared(
+    lambda register_id: Receipt.objects.select_for_update(no_key=True, of=("self",)).select_related("register", "order")
+    .filter(register_id=register_id, state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
+    .order_by("id")[:CLAIM_BATCH],
+    register_id=int)
+
+
 def _claim_due(register_id: int) -> list[Receipt]:
     """The register's oldest unregistered receipts, up to the first one that is not due or is held
     by another worker: later receipts wait behind it, so a register fiscalises in the order the
     money moved. Claimed in one transaction, at most CLAIM_BATCH, each with its register, order
     and lines, all that registering it reads."""
     now = timezone.now()
+    until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():
-        waiting = (
-            Receipt.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("register", "order").prefetch_related("lines")
-            .filter(register_id=register_id, state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
-            .order_by("id")[:CLAIM_BATCH]
-        )
-        claimed = list(takewhile(lambda receipt: _claimable(receipt, now), waiting))
-        until = now + timedelta(seconds=CLAIM_SECONDS)
-        Receipt.objects.filter(pk__in=[r.pk for r in claimed]).update(
-            state=Receipt.State.REGISTERING, attempts=F("attempts") + 1, claimed_until=until)
-    for receipt in claimed:
-        receipt.state, receipt.attempts, receipt.claimed_until = Receipt.State.REGISTERING, receipt.attempts + 1, until
+        claimed = list(takewhile(lambda receipt: _claimable(receipt, now), _WAITING.all(register_id=register_id)))
+        for receipt in claimed:
+            receipt.state, receipt.attempts, receipt.claimed_until = Receipt.State.REGISTERING, receipt.attempts + 1, until
+            rows.update(Receipt, receipt.pk, state=receipt.state, attempts=receipt.attempts, claimed_until=until)
+            rows.attach(receipt, "lines", _LINES_OF.all(receipt_id=receipt.pk))
     return claimed
 
 
@@ -254,11 +266,15 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
     return done, True
 
 
+_ORDER_NOW = rows.Prepared(lambda order_id: Order.objects.filter(pk=order_id)
+                           .values_list("status_id", "payment_status", "total", "paid_amount"), order_id=int)
+
+
 def _fresh_order(receipt: Receipt) -> Order:
     """The receipt's order as it is now, for the event's snapshot: the one read with the claim may
     be as old as the register was slow."""
     order = receipt.order
-    order.refresh_from_db(fields=["status", "payment_status", "total", "paid_amount"])
+    [(order.status_id, order.payment_status, order.total, order.paid_amount)] = _ORDER_NOW.values(order_id=order.pk)
     return order
 
 
@@ -272,7 +288,8 @@ def _record_registration(receipt: Receipt, registration, driver_state: dict) -> 
     for attempt in range(1, BOOKKEEPING_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                Receipt.objects.filter(pk=receipt.pk).update(
+                rows.update(
+                    Receipt, receipt.pk,
                     state=Receipt.State.REGISTERED, claimed_until=None, last_error="", driver_state=driver_state,
                     fn_number=registration.fn_number, fd_number=registration.fd_number,
                     fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
@@ -295,14 +312,19 @@ def registers_with_due_receipts() -> list[int]:
     """Registers whose oldest unregistered receipt is to be registered now: waiting, its time
     come, or left claimed by a worker that died before its claim ran out. (Receipts behind a
     head that waits for an offline register wait with it, and do not wake the relay.)"""
-    now = timezone.now()
+    return sorted(register_id for (register_id,) in _DUE_REGISTERS.values(now=timezone.now()))
+
+
+def _due_registers(now):
     heads = (Receipt.objects.filter(state__in=[Receipt.State.PENDING, Receipt.State.REGISTERING])
              .values("register_id").annotate(head=Min("id")).values("head"))
-    due = Receipt.objects.filter(pk__in=heads).filter(
+    return Receipt.objects.filter(pk__in=heads).filter(
         Q(state=Receipt.State.PENDING, next_attempt_at__lte=now)
         | Q(state=Receipt.State.REGISTERING, claimed_until__lt=now)
-    )
-    return sorted(due.values_list("register_id", flat=True))
+    ).values_list("register_id")
+
+
+_DUE_REGISTERS = rows.Prepared(_due_registers, now=datetime)
 
 
 def register_due(keep_going: outbox.KeepGoing = lambda: True) -> int:

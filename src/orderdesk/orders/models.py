@@ -101,7 +101,11 @@ class ShopSettings(models.Model):
 
     @classmethod
     def current(cls) -> "ShopSettings":
-        return cls.objects.select_related("default_site_status").get_or_create(pk=1)[0]
+        return _SHOP_SETTINGS.first(pk=1) or cls.objects.select_related("default_site_status").get_or_create(pk=1)[0]
+
+
+_SHOP_SETTINGS = rows.Prepared(lambda pk: ShopSettings.objects.select_related("default_site_status").filter(pk=pk),
+                               pk=int)
 
 
 class Order(models.Model):

@@ -160,6 +160,17 @@ def create_quick_order(actor: Actor, items: list[ItemIn], customer: CustomerIn |
     return order
 
 
+_ORDER_LOCK = rows.Prepared(lambda order_id: Order.objects.select_for_update(no_key=True).filter(pk=order_id)
+                            .values_list("pk"), order_id=int)
+_ORDER_WITH_PARTIES = rows.Prepared(lambda order_id: Order.objects.select_related("customer", "status")
+                                    .filter(pk=order_id), order_id=int)
+_ITEMS_OF = rows.Prepared(lambda order_id: OrderItem.objects.filter(order_id=order_id), order_id=int)
+
+
+def items_of(order: Order) -> list[OrderItem]:
+    return rows.related(order, "items", _ITEMS_OF, order_id=order.pk)
+
+
 def locked_order(order_id: int, *, lock: bool = True) -> Order:
     """The order with its customer and status, locked until the caller's transaction ends
     (`lock=False`: only read). FOR NO KEY UPDATE, not FOR UPDATE: rows that others insert pointing
@@ -169,8 +180,8 @@ def locked_order(order_id: int, *, lock: bool = True) -> Order:
         # The row alone is locked first, then read with its customer and status. A locking read
         # with joins that waits for another transaction re-checks the join on PostgreSQL with the
         # status row it saw before the wait, and finds no order once that transaction moved it.
-        list(Order.objects.select_for_update(no_key=True).filter(pk=order_id).values_list("pk"))
-    order = Order.objects.select_related("customer", "status").filter(pk=order_id).first()
+        _ORDER_LOCK.values(order_id=order_id)
+    order = _ORDER_WITH_PARTIES.first(order_id=order_id)
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order
@@ -381,11 +392,13 @@ def visible_orders(actor: Actor) -> QuerySet[Order]:
 
 
 def get_order(actor: Actor, order_id: int) -> Order:
-    order = (
-        visible_orders(actor).select_related("customer", "status").prefetch_related("items").filter(pk=order_id).first()
-    )
+    if actor.can(Permission.ORDERS_READ_ALL):
+        order = _ORDER_WITH_PARTIES.first(order_id=order_id)
+    else:
+        order = visible_orders(actor).select_related("customer", "status").filter(pk=order_id).first()
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
+    rows.attach(order, "items", _ITEMS_OF.all(order_id=order_id))
     return order
 
 

@@ -39,12 +39,12 @@ registers_router = Router(tags=["fiscal registers"])
 
 def receipt_out(receipt: Receipt) -> dict:
     fields = {name: getattr(receipt, name) for name in ReceiptOut.model_fields if name not in ("lines",)}
-    return {**fields, "lines": list(receipt.lines.all())}
+    return {**fields, "lines": fiscal_services.lines_of(receipt)}
 
 
 def money_out(result: services.MoneyResult) -> dict:
-    result.order.refresh_from_db()
-    return {"order": summary(result.order), "document": result.document,
+    order = order_services.locked_order(result.order.pk, lock=False)  # as committed, settled in full or not
+    return {"order": summary(order), "document": result.document,
             "receipts": [receipt_out(r) for r in result.receipts]}
 
 

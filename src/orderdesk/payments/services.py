@@ -36,12 +36,19 @@ CASH_DESK_METHODS = frozenset({PayMethod.CASH, PayMethod.CARD, PayMethod.SBP})
 
 # ---- reading the order's money ----
 
+_LEDGER = rows.Prepared(lambda order_id: PaymentEntry.objects.filter(order_id=order_id)
+                        .values_list("is_refund", "amount", "receipt_owed"), order_id=int)
+_LAST_ADVANCE_AT = rows.Prepared(lambda order_id: Receipt.objects.filter(order_id=order_id, purpose=fiscal.Purpose.ADVANCE)
+                                 .order_by("-id").values_list("created_at")[:1], order_id=int)
+_CASH_DESK = rows.Prepared(lambda register_id: Register.objects.filter(pk=register_id, active=True, is_online=False),
+                           register_id=int)
+
 
 def _ledger(order: Order) -> tuple[Decimal, Decimal, Decimal]:
     """(money in, money back, of the net: money that owed no receipt). Summed here, not in SQL,
     because SQLite adds decimals as floats."""
     paid_in = paid_out = exempt = Decimal("0.00")
-    for is_refund, amount, owed in order.payment_entries.values_list("is_refund", "amount", "receipt_owed"):
+    for is_refund, amount, owed in _LEDGER.values(order_id=order.pk):
         if is_refund:
             paid_out += amount
         else:
@@ -64,15 +71,14 @@ def fiscal_state(order: Order) -> fiscal.OrderState:
     items = tuple(
         fiscal.Item(name=i.name, quantity=i.quantity, price=i.price, amount=i.amount, vat_rate=i.vat_rate,
                     kind=i.kind, unit=i.unit)
-        for i in order.items.all()
+        for i in orders.items_of(order)
     )
     if order.delivery_price > 0:
         # Delivery is part of what the buyer pays for, so it is a line of the receipt.
         delivery = f"Доставка ({order.delivery_method})" if order.delivery_method else "Доставка"
         items += (fiscal.Item(name=delivery[:128], quantity=Decimal("1"), price=order.delivery_price,
                               amount=order.delivery_price, vat_rate=DELIVERY_VAT_RATE, kind="service", unit="усл"),)
-    last_advance = order.receipts.filter(purpose=fiscal.Purpose.ADVANCE).order_by("-id").values_list(
-        "created_at", flat=True).first()
+    last_advance = next(iter(_LAST_ADVANCE_AT.values(order_id=order.pk)), (None,))[0]
     return fiscal.OrderState(
         number=order.number, items=items, total=order.total, paid=paid_in - paid_out,
         paid_without_receipt=exempt, handed_over=handed_over(order), payer=PayerKind(order.customer.kind),
@@ -101,7 +107,7 @@ def settings_for(register: Register | None, shop: ShopSettings) -> fiscal.Settin
 
 def cash_desk(register_id: int) -> tuple[Register, Shift]:
     """A cash desk takes money only while its shift is open."""
-    register = Register.objects.filter(pk=register_id, active=True, is_online=False).first()
+    register = _CASH_DESK.first(register_id=register_id)
     if register is None:
         raise NotFound(_("No such cash desk."), code="register_not_found")
     shift = receipts.open_shift_of(register)

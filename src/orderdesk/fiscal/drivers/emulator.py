@@ -7,12 +7,22 @@ import hashlib
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
+from orderdesk.core import rows
 from orderdesk.fiscal.codes import Settlement
 from orderdesk.fiscal.drivers.base import ReceiptDoc, Registration, RegisterUnavailable, ShiftReport
-from orderdesk.fiscal.models import EmulatorJournal, Register
+from orderdesk.fiscal.models import EmulatorJournal, Register, Shift
+
+# The worker registers every receipt through these: prepared, not compiled per receipt.
+_CONNECTION = rows.Prepared(lambda register_id: Register.objects.filter(pk=register_id).values_list("connection"),
+                            register_id=int)
+_DOCUMENT = rows.Prepared(lambda register_id, uuid: EmulatorJournal.objects.filter(register_id=register_id, uuid=uuid),
+                          register_id=int, uuid=str)
+_LAST_FD = rows.Prepared(lambda register_id: EmulatorJournal.objects.filter(register_id=register_id)
+                         .order_by("-fd_number").values_list("fd_number")[:1], register_id=int)
+_OPEN_SHIFT_NUMBER = rows.Prepared(lambda register_id: Shift.objects.filter(register_id=register_id, closed_at__isnull=True)
+                                   .values_list("number"), register_id=int)
 
 
 class EmulatorDriver:
@@ -24,7 +34,7 @@ class EmulatorDriver:
         return self.register_row.connection.get("fn_number") or f"99990789{self.register_row.pk:08d}"
 
     def _require_online(self) -> None:
-        fresh = Register.objects.values_list("connection", flat=True).get(pk=self.register_row.pk)
+        [(fresh,)] = _CONNECTION.values(register_id=self.register_row.pk)
         if fresh.get("offline"):
             raise RegisterUnavailable(f"register «{self.register_row.name}» does not answer")
 
@@ -33,27 +43,27 @@ class EmulatorDriver:
                             shift_number=row.shift_number, registered_at=row.registered_at)
 
     def _shift_number(self) -> int:
-        shift = self.register_row.shifts.filter(closed_at__isnull=True).first()
-        if shift is None:
+        open_shift = _OPEN_SHIFT_NUMBER.values(register_id=self.register_row.pk)
+        if not open_shift:
             raise RegisterUnavailable(f"register «{self.register_row.name}» has no open shift")
-        return shift.number
+        return open_shift[0][0]
 
     def register(self, doc: ReceiptDoc, state: dict) -> Registration:
         self._require_online()
-        journal = EmulatorJournal.objects.filter(register=self.register_row)
-        if (known := journal.filter(uuid=doc.uuid).first()) is not None:
+        register_id = self.register_row.pk
+        if (known := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is not None:
             return self._registration(known)
         try:
             with transaction.atomic():
-                fd_number = (journal.aggregate(last=Max("fd_number"))["last"] or 0) + 1
+                fd_number = next(iter(_LAST_FD.values(register_id=register_id)), (0,))[0] + 1
                 sign = int(hashlib.sha256(f"{self.fn_number}:{fd_number}:{doc.uuid}".encode()).hexdigest(), 16) % 10**10
-                row = EmulatorJournal.objects.create(
+                row = rows.insert(EmulatorJournal(
                     register=self.register_row, uuid=doc.uuid, fd_number=fd_number, fiscal_sign=f"{sign:010d}",
                     shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
                     registered_at=timezone.now(),
-                )
+                ))
         except IntegrityError:  # the same document registered by a twin call just now
-            return self._registration(journal.get(uuid=doc.uuid))
+            return self._registration(_DOCUMENT.first(register_id=register_id, uuid=doc.uuid))
         state["fd_number"] = row.fd_number
         return self._registration(row)
 
