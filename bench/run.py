@@ -392,6 +392,32 @@ def lifecycle(session: Session, desk: int, n: int) -> int:
     return order["id"]
 
 
+FLOOR_CALLS = 600
+
+
+def framework_floor(sessions: list[Session]) -> dict:
+    """The same sessions calling `GET /api/v1/auth/me` (authenticate, read the person, answer: no
+    order, no transaction): what Django, ninja and gunicorn cost per call before any work. A
+    lifecycle is six calls, so this rate / 6 bounds it from above on this server."""
+    counter, lock = iter(range(FLOOR_CALLS)), threading.Lock()
+
+    def client(session):
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+            session.call("GET", "/api/v1/auth/me", expect=200)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    per_s = FLOOR_CALLS / (time.perf_counter() - started)
+    return {"calls_per_s": per_s, "lifecycles_per_s": per_s / 6}
+
+
 def bench_lifecycle(db: Database, port: int) -> dict:
     db.cli("create-user", "--role", "administrator", "--email", "admin@bench.example", "--password", PASSWORD)
     server = db.serve(port)
@@ -442,7 +468,9 @@ def bench_lifecycle(db: Database, port: int) -> dict:
             if registered < expected:
                 raise SystemExit(f"lifecycle: only {registered} of {expected} receipts registered")
             if r:
-                runs.append({"per_s": N_LIFECYCLES / elapsed, "api_only_per_s": N_LIFECYCLES / api_done})
+                floor = framework_floor(sessions)
+                runs.append({"per_s": N_LIFECYCLES / elapsed, "api_only_per_s": N_LIFECYCLES / api_done,
+                             "floor_calls_per_s": floor["calls_per_s"], "floor_per_s": floor["lifecycles_per_s"]})
                 log(f"  lifecycle run {r}: {runs[-1]}")
         rss = {str(pid): round(rss_mb(pid), 1) for pid in gunicorn_workers(server.pid)}
     finally:
@@ -676,6 +704,7 @@ def summarize(raw: dict, info: dict) -> dict:
         "intake_ratio_pair_range": [min(fastest_pair_ratios), max(fastest_pair_ratios)],
         "intake_c32_orders_per_s": round(raw["intake"]["32"]["per_s"], 1),
         "lifecycle_orders_per_s": raw["lifecycle"]["per_s"],
+        "lifecycle_floor_per_s": raw["lifecycle"].get("floor_per_s"),
         "list_p99_ms_1m": max(raw["list"][q]["p99_ms"] for q in ("filtered_first_page", "filtered_deep_page")),
         "list_orders": raw["list_orders"],
         "export_100k_s": raw["export"]["s"],
@@ -685,6 +714,15 @@ def summarize(raw: dict, info: dict) -> dict:
         "server_rss_mb_note": "max VmRSS of one gunicorn worker after the intake and after the lifecycle load",
         "detail": raw,
     }
+
+
+def lifecycle_floor_lines(lifecycle: dict) -> list[str]:
+    if "floor_calls_per_s" not in lifecycle:
+        return []
+    return [f"- The framework's floor, measured after each run with the same 8 sessions: "
+            f"`GET /api/v1/auth/me` (sign-in check and answer, no order, no transaction) at "
+            f"{lifecycle['floor_calls_per_s']:.0f} calls/s, so six calls that did nothing would allow "
+            f"{lifecycle['floor_per_s']:.1f} lifecycles/s (`lifecycle_floor_per_s`)."]
 
 
 def intake_section(r: dict) -> list[str]:
@@ -770,6 +808,7 @@ def markdown(results: dict) -> str:
                "storage_limit_per_s": ("", None, ()), "intake_ratio": ("≥ 0.55", lambda v: v >= 0.55, ("sqlite", "postgres")),
                "intake_storage_ratio": ("", None, ()),
                "lifecycle_orders_per_s": ("≥ 100 (SQLite)", lambda v: v >= 100, ("sqlite",)),
+               "lifecycle_floor_per_s": ("", None, ()),
                "list_p99_ms_1m": ("< 25", lambda v: v < 25, ("sqlite", "postgres")),
                "server_rss_mb": ("< 200", lambda v: v < 200, ("sqlite", "postgres")),
                "export_100k_s": ("", None, ()), "export_100k_peak_mb": ("", None, ())}
@@ -804,7 +843,7 @@ def markdown(results: dict) -> str:
                 "receipts), issue (one «Полный расчёт»), close; 8 concurrent sessions; counted once all 3 receipts "
                 "of every order are registered by the worker with the emulator.", "",
                 f"- {d['lifecycle']['per_s']:.1f} lifecycles/s (API calls alone: "
-                f"{d['lifecycle']['api_only_per_s']:.1f}/s)", "",
+                f"{d['lifecycle']['api_only_per_s']:.1f}/s)", *lifecycle_floor_lines(d['lifecycle']), "",
                 f"### 3. Order list at {d['list_orders']:,} orders (loaded in {d['list_load_s']} s)", "",
                 "| query | p50 ms | p99 ms | rows |", "|---|---|---|---|"]
         for name, f in d["list"].items():

@@ -136,12 +136,14 @@ class Prepared:
             slots = [by_value.get(p) if isinstance(p, Hashable) else None for p in params]
             if set(slots) - {None} != set(stand_ins):
                 raise ValueError(f"{queryset.model.__name__}: a parameter is not compared as it is")
-            found = cache[self] = (sql, tuple(params), slots, adapters, compiler, queryset.query.select_for_update)
+            converters = compiler.get_converters([column[0] for column in compiler.select[:compiler.col_count]])
+            found = cache[self] = (sql, tuple(params), slots, adapters, compiler, converters,
+                                   queryset.query.select_for_update)
         return found
 
     def _execute(self, values: dict) -> tuple[list, object] | None:
         connection = _connection()
-        sql, params, slots, adapters, compiler, locks = self._compiled(connection)
+        sql, params, slots, adapters, compiler, converters, locks = self._compiled(connection)
         low, high = connection.ops.integer_field_range("BigIntegerField")
         for name, kind in self.params.items():
             value = values[name]
@@ -156,7 +158,7 @@ class Prepared:
         with connection.cursor() as cursor:
             cursor.execute(sql, bound)
             fetched = cursor.fetchall()
-        return list(compiler.results_iter([fetched])), compiler
+        return list(compiler.apply_converters(fetched, converters)) if converters else fetched, compiler
 
     def values(self, **values) -> list[tuple]:
         """The rows, as values_list() would give them."""
