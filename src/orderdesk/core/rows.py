@@ -1,5 +1,5 @@
-"""Lean INSERTs, UPDATEs and reads for the statements every order makes (intake, the event log,
-the outbox, the order read under its lock).
+"""Lean INSERTs, UPDATEs and reads for the statements of the hot paths: the intake, payments and
+status changes, a person's session, the event log, the outbox and the worker's receipt relay.
 
 `Model.save()` compiles its INSERT anew on every call: about a millisecond of Python per row
 here, spent while the transaction holds SQLite's only write lock. These build each model's
@@ -8,6 +8,7 @@ what the ORM would write. No signals are sent: nothing in orderdesk listens to t
 """
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
@@ -100,6 +101,21 @@ def first(model: type[Model], fields: tuple[str, ...], *, null: tuple[str, ...] 
     return None if row is None else model.from_db(connection.alias, list(attnames), row)
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple
+    slots: list  # per parameter of the SQL: the name of the value it takes, or None (a constant)
+    adapters: dict
+    compiler: object
+    converters: dict
+    locks: bool
+    model: type | None  # what a row makes (None: values() only)
+    model_columns: slice | None  # where the model's own columns are in a row
+    attnames: list
+    populators: list  # one per select_related object
+
+
 class Prepared:
     """An ORM read compiled once per connection and run with new values from then on.
 
@@ -124,61 +140,66 @@ class Prepared:
             return connection.ops.adapt_datetimefield_value
         return kind  # "7" is taken as 7, as the ORM takes it
 
-    def _compiled(self, connection):
+    def _compile(self, connection) -> _Compiled:
+        stand_ins = {name: self._STAND_IN[kind](i) for i, (name, kind) in enumerate(self.params.items())}
+        adapters = {name: self._adapter(kind, connection) for name, kind in self.params.items()}
+        queryset = self.build(**stand_ins)
+        compiler = queryset.query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        by_value = {adapters[name](value): name for name, value in stand_ins.items()}
+        slots = [by_value.get(p) if isinstance(p, Hashable) else None for p in params]
+        if set(slots) - {None} != set(stand_ins):
+            raise ValueError(f"{queryset.model.__name__}: a parameter is not compared as it is")
+        select, info = compiler.select, compiler.klass_info
+        converters = compiler.get_converters([column[0] for column in select[:compiler.col_count]])
+        model, model_columns, attnames, populators = None, None, [], []
+        if info is not None:
+            model = info["model"]
+            model_columns = slice(info["select_fields"][0], info["select_fields"][-1] + 1)
+            attnames = [column[0].target.attname for column in select[model_columns]]
+            populators = get_related_populators(info, select, connection.alias)
+        return _Compiled(sql, tuple(params), slots, adapters, compiler, converters,
+                         bool(queryset.query.select_for_update), model, model_columns, attnames, populators)
+
+    def _compiled(self, connection) -> _Compiled:
         cache = connection.__dict__.setdefault("_orderdesk_prepared", {})
         if (found := cache.get(self)) is None:
-            stand_ins = {name: self._STAND_IN[kind](i) for i, (name, kind) in enumerate(self.params.items())}
-            adapters = {name: self._adapter(kind, connection) for name, kind in self.params.items()}
-            queryset = self.build(**stand_ins)
-            compiler = queryset.query.get_compiler(connection=connection)
-            sql, params = compiler.as_sql()
-            by_value = {adapters[name](value): name for name, value in stand_ins.items()}
-            slots = [by_value.get(p) if isinstance(p, Hashable) else None for p in params]
-            if set(slots) - {None} != set(stand_ins):
-                raise ValueError(f"{queryset.model.__name__}: a parameter is not compared as it is")
-            converters = compiler.get_converters([column[0] for column in compiler.select[:compiler.col_count]])
-            found = cache[self] = (sql, tuple(params), slots, adapters, compiler, converters,
-                                   queryset.query.select_for_update)
+            found = cache[self] = self._compile(connection)
         return found
 
-    def _execute(self, values: dict) -> tuple[list, object] | None:
+    def _rows(self, values: dict) -> tuple[list, _Compiled | None]:
         connection = _connection()
-        sql, params, slots, adapters, compiler, converters, locks = self._compiled(connection)
+        compiled = self._compiled(connection)
         low, high = connection.ops.integer_field_range("BigIntegerField")
+        bound_values = {}
         for name, kind in self.params.items():
             value = values[name]
             if kind is int and not low <= int(value) <= high:
-                return None  # the ORM answers an out-of-range integer with no rows, as here
+                return [], compiled  # the ORM answers an out-of-range integer with no rows, as here
             if kind is datetime and timezone.is_naive(value):
                 raise ValueError(f"{name}: a naive datetime")
-            values[name] = adapters[name](value)
-        if locks and connection.get_autocommit():  # refused on SQLite too, where the ORM lets it pass
+            bound_values[name] = compiled.adapters[name](value)
+        if compiled.locks and connection.get_autocommit():  # refused on SQLite too, where the ORM lets it pass
             raise transaction.TransactionManagementError("a locking read outside a transaction")
-        bound = [p if slot is None else values[slot] for p, slot in zip(params, slots)]
+        bound = [p if slot is None else bound_values[slot] for p, slot in zip(compiled.params, compiled.slots)]
         with connection.cursor() as cursor:
-            cursor.execute(sql, bound)
+            cursor.execute(compiled.sql, bound)
             fetched = cursor.fetchall()
-        return list(compiler.apply_converters(fetched, converters)) if converters else fetched, compiler
+        if compiled.converters:
+            fetched = list(compiled.compiler.apply_converters(fetched, compiled.converters))
+        return fetched, compiled
 
     def values(self, **values) -> list[tuple]:
         """The rows, as values_list() would give them."""
-        done = self._execute(values)
-        return [] if done is None else [tuple(row) for row in done[0]]
+        return [tuple(row) for row in self._rows(values)[0]]
 
     def all(self, **values) -> list[Model]:
         """The instances, with their select_related objects, as iterating the queryset would."""
-        done = self._execute(values)
-        if done is None:
-            return []
-        results, compiler = done
-        info, select = compiler.klass_info, compiler.select
-        first, last = info["select_fields"][0], info["select_fields"][-1] + 1
-        attnames = [column[0].target.attname for column in select[first:last]]
-        populators = get_related_populators(info, select, compiler.using)
-        made = []
-        for row in results:
-            obj = info["model"].from_db(compiler.using, attnames, row[first:last])
-            for populator in populators:
+        fetched, compiled = self._rows(values)
+        alias, made = compiled.compiler.using, []
+        for row in fetched:
+            obj = compiled.model.from_db(alias, compiled.attnames, row[compiled.model_columns])
+            for populator in compiled.populators:
                 populator.populate(row, obj)
             made.append(obj)
         return made
