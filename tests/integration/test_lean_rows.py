@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from django.db.models import Count, Q
 
 from orderdesk.core import rows
 from orderdesk.core.models import ApiKey
@@ -129,10 +130,25 @@ def test_b07_a_prepared_read_takes_an_integer_beyond_any_id_as_no_row_as_the_orm
     assert by_id.all(order_id="7") == []  # ids arriving as text are compared as numbers
 
 
-def test_b07_a_lookup_that_transforms_its_value_cannot_be_prepared(customer):
-    by_name = rows.Prepared(lambda name: Order.objects.filter(customer_name__icontains=name), name=str)
+@pytest.mark.parametrize("build", [
+    lambda name: Order.objects.filter(customer_name__icontains=name),
+    lambda name: Order.objects.filter(Q(customer_name=name) | Q(comment__icontains=name)),
+], ids=["transformed", "as it is and transformed"])
+def test_b07_a_lookup_that_transforms_its_value_cannot_be_prepared(customer, build):
     with pytest.raises(ValueError, match="not compared as it is"):
-        by_name.all(name="анна")
+        rows.Prepared(build, name=str).all(name="анна")
+
+
+@pytest.mark.parametrize("build", [
+    lambda order_id: Order.objects.filter(pk=order_id).prefetch_related("items"),
+    lambda order_id: Order.objects.filter(pk=order_id).annotate(lines=Count("items")),
+    lambda order_id: Order.objects.filter(pk=order_id).values_list("pk", flat=True),
+    lambda order_id: Order.objects.filter(pk=order_id).values("pk"),
+    lambda order_id: Order.objects.filter(pk=order_id).order_by("customer__name").distinct(),
+], ids=["prefetch", "annotation", "flat values", "dicts", "distinct with foreign ordering"])
+def test_b07_a_queryset_whose_results_the_orm_shapes_further_cannot_be_prepared(customer, build):
+    with pytest.raises(ValueError, match="cannot be prepared"):
+        rows.Prepared(build, order_id=int).all(order_id=1)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the statuses of the migrations stay
@@ -155,6 +171,7 @@ def test_b07_related_objects_come_from_the_prefetch_when_there_is_one(customer, 
 
     with django_assert_num_queries(1):
         read = rows.related(order, "items", items, order_id=order.pk)
+        assert {item.order is order for item in read} == {True}  # the parent, as prefetch leaves it
     assert [(i.position, i.quantity) for i in read] == [(1, Decimal("2.000")), (2, Decimal("2.000"))]
 
     rows.attach(order, "items", read)

@@ -11,10 +11,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model
-from django.db.models.query import get_related_populators
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.utils import timezone
 
 
@@ -123,9 +124,10 @@ class Prepared:
     request, and a locking read pays it while holding the write lock. `build` is called once
     with a stand-in value per parameter; every later run reuses its SQL and the compiler's
     columns, converters and select_related layout, so the instances are what the ORM would make.
-    Parameters are ints, strs or aware datetimes, compared as they are (`pk=order_id`,
-    `next_attempt_at__lte=now`); a lookup that transforms its value (`__icontains`) cannot be
-    prepared and fails at the first run.
+    Parameters are ints and strs compared for equality (`pk=order_id`) and aware datetimes
+    (`next_attempt_at__lte=now`). What the instances or rows could not be made as the ORM makes
+    them is refused at the first run: a lookup that transforms its value (`__icontains`),
+    annotations on instances, prefetch_related, flat or named values, extra ordering columns.
     """
 
     _STAND_IN = {int: lambda i: 1_987_650_000 + i, str: lambda i: f"\u2063prepared-{i}\u2063",
@@ -148,8 +150,13 @@ class Prepared:
         sql, params = compiler.as_sql()
         by_value = {adapters[name](value): name for name, value in stand_ins.items()}
         slots = [by_value.get(p) if isinstance(p, Hashable) else None for p in params]
-        if set(slots) - {None} != set(stand_ins):
+        transformed = any(isinstance(p, str) and "\u2063prepared-" in p for p, slot in zip(params, slots) if slot is None)
+        if set(slots) - {None} != set(stand_ins) or transformed:
             raise ValueError(f"{queryset.model.__name__}: a parameter is not compared as it is")
+        if (queryset._iterable_class not in (ModelIterable, ValuesListIterable) or queryset._prefetch_related_lookups
+                or queryset._known_related_objects or getattr(compiler, "has_extra_select", False)
+                or (queryset._iterable_class is ModelIterable and compiler.annotation_col_map)):
+            raise ValueError(f"{queryset.model.__name__}: this queryset's results cannot be prepared")
         select, info = compiler.select, compiler.klass_info
         converters = compiler.get_converters([column[0] for column in select[:compiler.col_count]])
         model, model_columns, attnames, populators = None, None, [], []
@@ -162,7 +169,7 @@ class Prepared:
                          bool(queryset.query.select_for_update), model, model_columns, attnames, populators)
 
     def _compiled(self, connection) -> _Compiled:
-        cache = connection.__dict__.setdefault("_orderdesk_prepared", {})
+        cache = connection.__dict__.setdefault("_orderdesk_prepared", WeakKeyDictionary())
         if (found := cache.get(self)) is None:
             found = cache[self] = self._compile(connection)
         return found
@@ -205,19 +212,31 @@ class Prepared:
         return made
 
     def first(self, **values) -> Model | None:
+        """The first instance in the query's own order (give it one, and a slice, where more than one
+        row may match: unlike QuerySet.first(), nothing is added)."""
         found = self.all(**values)
         return found[0] if found else None
+
+
+def _link_back(obj: Model, relation: str, children: list[Model]) -> None:
+    """Each child knows `obj` as its parent without a query, as after prefetch_related."""
+    foreign_key = obj._meta.get_field(relation).field
+    for child in children:
+        foreign_key.set_cached_value(child, obj)
 
 
 def related(obj: Model, relation: str, prepared: Prepared, **values) -> list[Model]:
     """`obj.<relation>.all()` if it was prefetched (or attached), else `prepared` run with `values`."""
     if relation in getattr(obj, "_prefetched_objects_cache", {}):
         return list(getattr(obj, relation).all())
-    return prepared.all(**values)
+    children = prepared.all(**values)
+    _link_back(obj, relation, children)
+    return children
 
 
 def attach(obj: Model, relation: str, related: list[Model]) -> None:
     """Give `obj.<relation>.all()` these instances, as prefetch_related would have."""
+    _link_back(obj, relation, related)
     queryset = getattr(obj, relation).all()
     queryset._result_cache, queryset._prefetch_done = related, True
     obj.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = queryset

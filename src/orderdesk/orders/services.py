@@ -382,9 +382,13 @@ def update_settings(actor: Actor, **changes) -> ShopSettings:
 # ---- reading ----
 
 
+def sees_every_order(actor: Actor) -> bool:
+    return actor.can(Permission.ORDERS_READ_ALL)
+
+
 def visible_orders(actor: Actor) -> QuerySet[Order]:
     """B9: staff and machines see every order; a customer only those of his counterparties."""
-    if actor.can(Permission.ORDERS_READ_ALL):
+    if sees_every_order(actor):
         return Order.objects.all()
     if actor.can(Permission.ORDERS_READ_OWN) and actor.user_id:
         return Order.objects.filter(customer__user_id=actor.user_id)
@@ -392,7 +396,7 @@ def visible_orders(actor: Actor) -> QuerySet[Order]:
 
 
 def get_order(actor: Actor, order_id: int) -> Order:
-    if actor.can(Permission.ORDERS_READ_ALL):
+    if sees_every_order(actor):
         order = _ORDER_WITH_PARTIES.first(order_id=order_id)
     else:
         order = visible_orders(actor).select_related("customer", "status").filter(pk=order_id).first()

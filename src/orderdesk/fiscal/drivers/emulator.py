@@ -63,7 +63,9 @@ class EmulatorDriver:
                     registered_at=timezone.now(),
                 ))
         except IntegrityError:  # the same document registered by a twin call just now
-            return self._registration(_DOCUMENT.first(register_id=register_id, uuid=doc.uuid))
+            if (twin := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is None:
+                raise  # not a twin: another document took the number first; the relay tries again
+            return self._registration(twin)
         state["fd_number"] = row.fd_number
         return self._registration(row)
 
