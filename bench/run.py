@@ -395,25 +395,35 @@ def lifecycle(session: Session, desk: int, n: int) -> int:
 FLOOR_CALLS = 600
 
 
-def framework_floor(sessions: list[Session]) -> dict:
-    """The same sessions calling `GET /api/v1/auth/me` (authenticate, read the person, answer: no
-    order, no transaction): what Django, ninja and gunicorn cost per call before any work. A
-    lifecycle is six calls, so this rate / 6 bounds it from above on this server."""
-    counter, lock = iter(range(FLOOR_CALLS)), threading.Lock()
+def share_among(sessions: list[Session], jobs, work) -> list:
+    """`work(session, job)` for every job, each session on its own thread taking the next job as it
+    becomes free; the results, in the order they came."""
+    jobs, lock, results = iter(jobs), threading.Lock(), []
 
     def client(session):
         while True:
             with lock:
-                if next(counter, None) is None:
-                    return
-            session.call("GET", "/api/v1/auth/me", expect=200)
+                job = next(jobs, None)
+            if job is None:
+                return
+            result = work(session, job)
+            with lock:
+                results.append(result)
 
-    started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(s,)) for s in sessions]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def framework_floor(sessions: list[Session]) -> dict:
+    """The same sessions calling `GET /api/v1/auth/me` (authenticate, read the person, answer: no
+    order, no transaction): what Django, ninja and gunicorn cost per call before any work. A
+    lifecycle is six calls, so this rate / 6 bounds it from above on this server."""
+    started = time.perf_counter()
+    share_among(sessions, range(FLOOR_CALLS), lambda session, _: session.call("GET", "/api/v1/auth/me", expect=200))
     per_s = FLOOR_CALLS / (time.perf_counter() - started)
     return {"calls_per_s": per_s, "lifecycles_per_s": per_s / 6}
 
@@ -432,26 +442,9 @@ def bench_lifecycle(db: Database, port: int) -> dict:
         sessions = [Session(port, "admin@bench.example") for _ in range(concurrency)]
         runs = []
         for r in range(RUNS + 1):  # the first run warms up
-            counter = iter(range(r * 1_000_000, r * 1_000_000 + N_LIFECYCLES))
-            lock = threading.Lock()
-            ids: list[int] = []
-
-            def client(session):
-                while True:
-                    with lock:
-                        n = next(counter, None)
-                    if n is None:
-                        return
-                    order_id = lifecycle(session, desk, n)
-                    with lock:
-                        ids.append(order_id)
-
             started = time.perf_counter()
-            threads = [threading.Thread(target=client, args=(s,)) for s in sessions]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            ids = share_among(sessions, range(r * 1_000_000, r * 1_000_000 + N_LIFECYCLES),
+                              lambda session, n: lifecycle(session, desk, n))
             api_done = time.perf_counter() - started
             if len(ids) != N_LIFECYCLES:
                 raise SystemExit("lifecycle: a client failed")

@@ -118,6 +118,7 @@ def test_b07_a_prepared_read_is_compiled_once_per_connection(customer, django_as
     ledger = rows.Prepared(lambda order_id: Order.objects.filter(pk=order_id).values_list("number", "total"),
                            order_id=int)
     assert ledger.values(order_id=first.pk) == [("R-1", Decimal("1534.50"))]
+    assert (ledger.scalar(order_id=first.pk), ledger.scalar("none", order_id=10**6)) == ("R-1", "none")
 
     with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
         with django_assert_num_queries(1):

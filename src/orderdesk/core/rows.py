@@ -200,6 +200,11 @@ class Prepared:
         """The rows, as values_list() would give them."""
         return [tuple(row) for row in self._rows(values)[0]]
 
+    def scalar(self, default=None, **values):
+        """The first column of the first row, or `default` when there is no row."""
+        fetched = self._rows(values)[0]
+        return fetched[0][0] if fetched else default
+
     def all(self, **values) -> list[Model]:
         """The instances, with their select_related objects, as iterating the queryset would."""
         fetched, compiled = self._rows(values)

@@ -260,8 +260,10 @@ MAX_EXPANDED_BYTES = 64 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # deflate reaches ~100:1 on real XML; a bomb goes far beyond
 
 
-# What reading a member raises when its stream does not match its header (a bomb lying about
-# its size fails its CRC), when it is encrypted, or packed by a method zipfile does not have.
+# What zipfile raises while reading a member that cannot be read, each for its own reason:
+# BadZipFile — the stream fails its CRC (a bomb lying about its size does), zlib.error — the
+# deflate stream is corrupt, EOFError — the stream ends early, NotImplementedError — a compression
+# method zipfile does not have, RuntimeError — the member is encrypted.
 _UNREADABLE_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 

@@ -78,7 +78,7 @@ def fiscal_state(order: Order) -> fiscal.OrderState:
         delivery = f"Доставка ({order.delivery_method})" if order.delivery_method else "Доставка"
         items += (fiscal.Item(name=delivery[:128], quantity=Decimal("1"), price=order.delivery_price,
                               amount=order.delivery_price, vat_rate=DELIVERY_VAT_RATE, kind="service", unit="усл"),)
-    last_advance = next(iter(_LAST_ADVANCE_AT.values(order_id=order.pk)), (None,))[0]
+    last_advance = _LAST_ADVANCE_AT.scalar(order_id=order.pk)
     return fiscal.OrderState(
         number=order.number, items=items, total=order.total, paid=paid_in - paid_out,
         paid_without_receipt=exempt, handed_over=handed_over(order), payer=PayerKind(order.customer.kind),

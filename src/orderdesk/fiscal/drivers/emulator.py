@@ -43,10 +43,9 @@ class EmulatorDriver:
                             shift_number=row.shift_number, registered_at=row.registered_at)
 
     def _shift_number(self) -> int:
-        open_shift = _OPEN_SHIFT_NUMBER.values(register_id=self.register_row.pk)
-        if not open_shift:
+        if (number := _OPEN_SHIFT_NUMBER.scalar(register_id=self.register_row.pk)) is None:
             raise RegisterUnavailable(f"register «{self.register_row.name}» has no open shift")
-        return open_shift[0][0]
+        return number
 
     def register(self, doc: ReceiptDoc, state: dict) -> Registration:
         self._require_online()
@@ -55,7 +54,7 @@ class EmulatorDriver:
             return self._registration(known)
         try:
             with transaction.atomic():
-                fd_number = next(iter(_LAST_FD.values(register_id=register_id)), (0,))[0] + 1
+                fd_number = _LAST_FD.scalar(0, register_id=register_id) + 1
                 sign = int(hashlib.sha256(f"{self.fn_number}:{fd_number}:{doc.uuid}".encode()).hexdigest(), 16) % 10**10
                 row = rows.insert(EmulatorJournal(
                     register=self.register_row, uuid=doc.uuid, fd_number=fd_number, fiscal_sign=f"{sign:010d}",
