@@ -9,17 +9,20 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
 from orderdesk.core.models import ApiKey
 from orderdesk.core.rights import Role
 from orderdesk.exchange.models import OrderExchange
+from orderdesk.exchange.services import orders_due
 from orderdesk.orders import services as orders
 from orderdesk.orders.models import Order
 from orderdesk.orders.schemas import OrderIn
 from orderdesk.payments import services as payments
-from tests.conftest import order_body
+from tests.conftest import committed_db, order_body
 from tests.exchange.one_c import OneC, commerce_file, documents, order_document, requisites, status_update, text
 
 
@@ -256,6 +259,45 @@ def test_b10_a_query_hands_out_at_most_the_configured_number_of_orders(connected
     assert numbers(connected.query()) == [o.number for o in made[:2]]
     connected.success()
     assert numbers(connected.query()) == [made[2].number]
+
+
+def test_b10_the_orders_1c_lacks_are_found_by_their_partial_index_not_by_reading_every_order(db):
+    sql, params = orders_due().query.sql_with_params()
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        else:  # a tiny table is read whole by choice; forbid that to see whether the index can serve
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+
+    assert "order_due_to_1c_idx" in plan
+
+
+def confirmed_versions_in_the_exchange_table() -> dict[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT order_id, confirmed_version FROM exchange_orderexchange")
+        return dict(cursor.fetchall())
+
+
+@committed_db
+def test_b10_the_versions_1c_confirmed_move_to_the_order_and_back_with_the_migration(connected, place, actor_of):
+    confirmed, changed_since = place(), place()
+    connected.query()
+    connected.success()
+    orders.set_status(actor_of("manager"), changed_since.pk, "agreed")
+    never_handed_out = place()
+    before = dict(Order.objects.values_list("pk", "one_c_confirmed_version"))
+
+    call_command("migrate", "exchange", "0001", verbosity=0)
+    assert confirmed_versions_in_the_exchange_table() == {confirmed.pk: 1, changed_since.pk: 1}
+    Order.objects.update(one_c_confirmed_version=None)  # as before the upgrade: the order had no such value
+    call_command("migrate", "exchange", verbosity=0)
+
+    assert dict(Order.objects.values_list("pk", "one_c_confirmed_version")) == before == {
+        confirmed.pk: 1, changed_since.pk: 1, never_handed_out.pk: None}
+    assert numbers(connected.query()) == [changed_since.number, never_handed_out.number]
 
 
 # ---- 1C's documents ----

@@ -122,7 +122,7 @@ def _applied_once(order: Order) -> None:
     order.refresh_from_db()
     assert (order.status_id, order.deletion_mark, order.version) == ("agreed", True, 3)
     state = OrderExchange.objects.get(order=order)
-    assert (state.one_c_number, state.confirmed_version) == ("ТД00-000731", 3)
+    assert (state.one_c_number, order.one_c_confirmed_version) == ("ТД00-000731", 3)
 
 
 def _status_file(order: Order) -> bytes:

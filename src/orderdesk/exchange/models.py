@@ -52,11 +52,11 @@ class UploadChunk(models.Model):
 
 
 class OrderExchange(models.Model):
-    """An order as the exchange knows it: the version 1C confirmed (`success`), the version last
-    handed out by a `query` not yet confirmed, and the facts 1C reported about its copy."""
+    """An order as the exchange knows it: the version last handed out by a `query` (the version
+    1C confirmed is the order's own `one_c_confirmed_version`), and the facts 1C reported about
+    its copy."""
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="exchange")
-    confirmed_version = models.PositiveIntegerField(default=0)
     queried_version = models.PositiveIntegerField(default=0)
     queried_session = models.ForeignKey(ExchangeSession, null=True, blank=True, on_delete=models.SET_NULL,
                                         related_name="+")

@@ -155,9 +155,9 @@ def paid_in_full(payment_status: str) -> bool:
     return payment_status in _SETTLED
 
 
-def one_c_holds(confirmed_version: int, version: int) -> bool:
-    """1C has confirmed the order as it is now."""
-    return confirmed_version >= version
+def one_c_holds(confirmed_version: int | None, version: int) -> bool:
+    """1C has confirmed the order as it is now (None: 1C has confirmed no version of it)."""
+    return confirmed_version is not None and confirmed_version >= version
 
 
 # ---- what a document from 1C says ----

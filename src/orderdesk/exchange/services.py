@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
@@ -32,7 +32,7 @@ from orderdesk.exchange.commerceml import LineOut, OrderOut, Refused
 from orderdesk.exchange.models import ExchangeSession, OrderExchange, Upload, UploadChunk
 from orderdesk.orders import events
 from orderdesk.orders import services as orders
-from orderdesk.orders.models import Order, StatusDefinition
+from orderdesk.orders.models import NOT_CONFIRMED_BY_1C, Order, StatusDefinition
 from orderdesk.orders.rules import ItemKind, PaymentStatus, StatusCode
 from orderdesk.payments import services as payments
 
@@ -115,9 +115,9 @@ def order_state(actor: Actor, order_id: int) -> dict:
     actor.require(Permission.EXCHANGE_READ)
     order = orders.get_order(actor, order_id)
     state = OrderExchange.objects.filter(order=order).first() or OrderExchange(order=order)
-    return {"order_id": order.pk, "version": order.version,
-            "confirmed": rules.one_c_holds(state.confirmed_version, order.version),
-            **{name: getattr(state, name) for name in ("confirmed_version", "one_c_id", *rules.KEPT_FACTS)}}
+    return {"order_id": order.pk, "version": order.version, "confirmed_version": order.one_c_confirmed_version or 0,
+            "confirmed": rules.one_c_holds(order.one_c_confirmed_version, order.version),
+            **{name: getattr(state, name) for name in ("one_c_id", *rules.KEPT_FACTS)}}
 
 
 # ---- orders to 1C ----
@@ -161,7 +161,7 @@ def _order_out(order: Order, status: StatusDefinition, one_c_number: str) -> Ord
 def orders_due():
     """Orders 1C has not confirmed in their present version, oldest first, from the day the shop
     chose (EXCHANGE_1C_ORDERS_SINCE)."""
-    due = Order.objects.filter(Q(exchange__isnull=True) | Q(exchange__confirmed_version__lt=F("version")))
+    due = Order.objects.filter(NOT_CONFIRMED_BY_1C)
     if settings.EXCHANGE_1C_ORDERS_SINCE:
         since = datetime.combine(date.fromisoformat(settings.EXCHANGE_1C_ORDERS_SINCE), time.min,
                                  ZoneInfo(settings.TIME_ZONE))
@@ -211,13 +211,28 @@ def _note_handed_out(session: ExchangeSession, handed_out: list[tuple[int, int]]
             )
 
 
+def _handed_out_unconfirmed(session: ExchangeSession):
+    """This session's handed-out versions that 1C has not confirmed yet (1C may confirm an older one
+    than it has: a `success` repeated after a later exchange changes nothing)."""
+    return OrderExchange.objects.filter(queried_session=session).filter(
+        Q(order__one_c_confirmed_version__isnull=True) | Q(order__one_c_confirmed_version__lt=F("queried_version")))
+
+
 @transaction.atomic
 def confirm(session: ExchangeSession) -> int:
-    """`success`: 1C stored what this session's query gave it; those versions are confirmed."""
-    handed_out = OrderExchange.objects.filter(queried_session=session, queried_version__gt=F("confirmed_version"))
-    locked = list(handed_out.select_for_update().order_by("pk").values_list("pk", flat=True))
-    return (OrderExchange.objects.filter(pk__in=locked)
-            .update(confirmed_version=F("queried_version"), updated_at=timezone.now()))
+    """`success`: 1C stored what this session's query gave it; those versions are confirmed. Each
+    batch locks its orders before their exchange states, in pk order, as a document from 1C does
+    (`_apply`): the two cannot deadlock."""
+    candidates = list(_handed_out_unconfirmed(session).order_by("pk").values_list("pk", flat=True))
+    confirmed = 0
+    for start_at in range(0, len(candidates), MARK_BATCH):
+        batch = candidates[start_at:start_at + MARK_BATCH]
+        list(Order.objects.select_for_update(no_key=True).filter(pk__in=batch).order_by("pk").values_list("pk"))
+        locked = list(_handed_out_unconfirmed(session).filter(pk__in=batch).select_for_update(of=("self",))
+                      .order_by("pk").values_list("pk", flat=True))
+        queried = OrderExchange.objects.filter(pk=OuterRef("pk")).values("queried_version")
+        confirmed += Order.objects.filter(pk__in=locked).update(one_c_confirmed_version=Subquery(queried))
+    return confirmed
 
 
 # ---- 1C's files ----
@@ -358,7 +373,7 @@ def _apply(actor: Actor, order_id: int, document: rules.OneCDocument) -> list[st
     state, _created = OrderExchange.objects.select_for_update().get_or_create(order=order)
     if state.applied_digest == document.digest:
         return None
-    known_to_1c = rules.one_c_holds(state.confirmed_version, order.version)
+    known_to_1c = rules.one_c_holds(order.one_c_confirmed_version, order.version)
     plan = rules.plan(rules.OrderNow(order.status_id, order.deletion_mark, order.total, order.payment_status),
                       document)
     notes = list(plan.notes)
@@ -387,7 +402,7 @@ def _apply(actor: Actor, order_id: int, document: rules.OneCDocument) -> list[st
         setattr(state, name, value)
     state.applied_digest = document.digest
     if known_to_1c:  # 1C's own change is not news to 1C; a change of ours it has not had still is
-        state.confirmed_version = order.version
+        rows.update(Order, order.pk, one_c_confirmed_version=order.version)
     state.updated_at = timezone.now()
     state.save()
     return notes
