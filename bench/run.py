@@ -36,7 +36,7 @@ sys.path.insert(0, str(BENCH))
 from plainsql import connect, write_order  # noqa: E402
 from progress import progress  # noqa: E402
 
-from orderdesk.cli import default_web_workers  # noqa: E402
+from orderdesk.cli import DEFAULT_WEB_THREADS, default_web_workers  # noqa: E402
 
 PY = Path(sys.executable)
 ORDERDESK = PY.parent / "orderdesk"
@@ -46,7 +46,7 @@ N_LIFECYCLES = int(os.environ.get("BENCH_LIFECYCLES", "100"))
 N_EXPORT = int(os.environ.get("BENCH_EXPORT_ORDERS", "100000"))
 RUNS = max(3, int(os.environ.get("BENCH_RUNS", "3")))
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",")
-WORKERS, THREADS = default_web_workers(), 2  # `orderdesk serve`'s defaults, used for the ceiling app too
+WORKERS, THREADS = default_web_workers(), DEFAULT_WEB_THREADS  # `orderdesk serve`'s, used for the ceiling app too
 CONCURRENCIES = (1, 8, 32)
 PASSWORD = "bench-password-1"
 
@@ -160,6 +160,26 @@ def children_of(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants_of(pid: int) -> list[int]:
+    found = children_of(pid)
+    return found + [grandchild for child in found for grandchild in descendants_of(child)]
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine so far."""
+    ticks = list(map(int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]))
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
 def rss_mb(pid: int) -> float:
@@ -279,12 +299,34 @@ def storage_run(conn, prefix: str) -> dict:
     return {"per_s": N_INTAKE / (time.perf_counter() - started), **percentiles(latencies)}
 
 
-def intake_rounds(db: Database, servers: dict[str, tuple[int, dict]]) -> dict[str, list[dict]]:
+def accounted_load(db: Database, server: subprocess.Popen, port: int, headers: dict, concurrency: int,
+                   prefix: str) -> dict:
+    """`load`, with the CPU each order cost, in ms: the server's web processes (gunicorn's workers),
+    its other processes (the product's worker, sending the run's e-mails; counted until it has sent
+    them all) and this load generator; and how busy the whole machine was during the load."""
+    web = set(gunicorn_workers(server.pid)) or set(children_of(server.pid))  # the ceiling is gunicorn itself
+    others = [pid for pid in descendants_of(server.pid) if pid not in web]
+    before = {pid: cpu_seconds(pid) for pid in [*web, *others]}
+    own_before, machine_before = time.process_time(), machine_ticks()
+    measured = load(port, headers, N_INTAKE, concurrency, prefix)
+    machine_after = machine_ticks()
+    wait_for_outbox(db)
+    own = time.process_time() - own_before
+    spent = {pid: cpu_seconds(pid) - before[pid] for pid in before}
+    per_order = 1000 / N_INTAKE
+    return {**measured,
+            "web_cpu_ms": sum(spent[pid] for pid in web) * per_order,
+            "other_cpu_ms": sum(spent[pid] for pid in others) * per_order,
+            "load_cpu_ms": own * per_order,
+            "machine_busy": (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])}
+
+
+def intake_rounds(db: Database, servers: dict[str, tuple[subprocess.Popen, int, dict]]) -> dict[str, list[dict]]:
     """Per concurrency, RUNS rounds: a pair (the product's run and the ceiling's, back to back), then a
     storage run. This VM's speed drifts by up to ±40% from minute to minute; the halves of a pair share
     the moment, so their ratio is taken at one speed. The half that goes first alternates from pair to
     pair, so whatever going second brings (a machine warmed or slowed by the first) falls on both."""
-    for name, (port, headers) in servers.items():
+    for name, (_server, port, headers) in servers.items():
         load(port, headers, 100, 8, f"{name}-warm")
     rounds = {}
     product_first = True
@@ -299,8 +341,8 @@ def intake_rounds(db: Database, servers: dict[str, tuple[int, dict]]) -> dict[st
                 measured = {"first": order[0]}
                 for name in order:
                     wait_for_outbox(db)
-                    port, headers = servers[name]
-                    measured[name] = load(port, headers, N_INTAKE, concurrency, f"{name}-{tag}")
+                    server, port, headers = servers[name]
+                    measured[name] = accounted_load(db, server, port, headers, concurrency, f"{name}-{tag}")
                 wait_for_outbox(db)
                 measured["storage"] = storage_run(conn, f"storage-{tag}")
                 product = measured["product"]["per_s"]
@@ -319,12 +361,14 @@ def bench_intake(db: Database, port: int) -> dict:
     """The product (`orderdesk serve` on `port`) and the HTTP ceiling (on `port` + 1) run side by side
     for the whole intake; each is idle while the other is measured."""
     key = db.cli("create-api-key", "--role", "site").strip().splitlines()[-1]
-    servers = {"product": (port, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}),
-               "ceiling": (port + 1, CEILING_HEADERS)}
     with ExitStack() as running:
         product_server = db.serve(port)
         running.callback(stop, product_server)
-        running.callback(stop, db.ceiling(port + 1))
+        ceiling_server = db.ceiling(port + 1)
+        running.callback(stop, ceiling_server)
+        servers = {"product": (product_server, port,
+                               {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}),
+                   "ceiling": (ceiling_server, port + 1, CEILING_HEADERS)}
         rounds = intake_rounds(db, servers)
         rss = {str(pid): round(rss_mb(pid), 1) for pid in gunicorn_workers(product_server.pid)}
     return {"intake": {c: median_of([r["product"] for r in rs]) for c, rs in rounds.items()},
@@ -747,6 +791,7 @@ def intake_section(r: dict) -> list[str]:
             ratio, spread, storage_ratio = p["per_s"] / ce["per_s"], "—", p["per_s"] / d["storage"]["per_s"]
         out.append(f"| {c} | {p['per_s']:.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {ce['per_s']:.0f} | "
                    f"{ce['p50_ms']:.1f} | {ce['p99_ms']:.1f} | {ratio:.2f} | {spread} | {storage_ratio:.2f} |")
+    out += cpu_table(d)
     s = d["storage"]
     storage_runs = f", the median of {sum(map(len, rounds.values()))} runs, one after each pair" if rounds else ""
     out += ["", f"Storage limit (the same transactions, plain SQL, in-process, one connection): "
@@ -764,6 +809,24 @@ def intake_section(r: dict) -> list[str]:
              if rounds else "best concurrency")
     return out + [f"Ratios ({where}): intake/ceiling **{r['intake_ratio']}**, "
                   f"intake/storage **{r['intake_storage_ratio']}**.", ""]
+
+
+def cpu_table(d: dict) -> list[str]:
+    """Where an order's CPU went, product beside ceiling (results from before this was measured
+    have none)."""
+    if "web_cpu_ms" not in d["intake"][str(CONCURRENCIES[0])]:
+        return []
+    out = ["", "CPU per order, in ms (medians of the runs): the server's web processes, its worker (the product's "
+           "e-mails, counted until all are sent), the load generator; and how busy the 2 cores were during the "
+           "load. On PostgreSQL the database server's own CPU is in the busy share only.", "",
+           "| concurrency | product web | product worker | load | machine busy | ceiling web | load | machine busy |",
+           "|---|---|---|---|---|---|---|---|"]
+    for c in map(str, CONCURRENCIES):
+        p, ce = d["intake"][c], d["ceiling"][c]
+        out.append(f"| {c} | {p['web_cpu_ms']:.2f} | {p['other_cpu_ms']:.2f} | {p['load_cpu_ms']:.2f} | "
+                   f"{p['machine_busy']:.0%} | {ce['web_cpu_ms']:.2f} | {ce['load_cpu_ms']:.2f} | "
+                   f"{ce['machine_busy']:.0%} |")
+    return out
 
 
 def export_section(d: dict) -> list[str]:

@@ -167,11 +167,15 @@ def cmd_manage(args) -> int:
     return 0
 
 
+DEFAULT_WEB_THREADS = 1
+
+
 def default_web_workers() -> int:
-    """Two processes per core (at most 8), two threads each. Fewer threads per process measured
-    better (bench/NOTES.md): a thread holding the database's write lock waits for the GIL after
-    each statement while the process's other threads parse and render, and everyone queues behind it."""
-    return min(2 * len(os.sched_getaffinity(0)), 8)
+    """One process per core and one more (at most 8), one thread each. Measured on two cores
+    (bench/NOTES.md, stop 13): a second thread per process costs CPU on every request under load
+    (the threads take turns at the GIL), and more PostgreSQL transactions at once queue at the
+    same rows; the spare process keeps the server answering while one call waits on the acquirer."""
+    return min(len(os.sched_getaffinity(0)) + 1, 8)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", default_web_workers())))
-    p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "2")))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", DEFAULT_WEB_THREADS)))
     p.add_argument("--access-log", action="store_true")
     p.set_defaults(func=cmd_serve)
 
