@@ -10,6 +10,7 @@ import time
 import pytest
 from django.db import OperationalError
 
+from orderdesk.core.sqlite import base as gate_module
 from orderdesk.core.sqlite.base import WriterGate
 from tests.conftest import committed_db
 
@@ -74,6 +75,38 @@ def test_b06_a_writer_waits_while_another_process_holds_the_gate_and_enters_when
     finally:
         child.kill()
         child.wait()
+
+
+HOLD_UNTIL_TOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("holding", flush=True)
+sys.stdin.readline()
+time.sleep(0.05)
+fcntl.flock(fd, fcntl.LOCK_UN)
+time.sleep(60)
+"""
+
+
+def test_b06_a_short_wait_for_another_process_is_polled_without_a_helper_thread(gate, monkeypatch):
+    monkeypatch.setattr(gate_module, "POLL_SECONDS", 5)  # however slow this machine, the wait ends polling
+    monkeypatch.setattr(gate_module.threading, "Thread", lambda *a, **k: pytest.fail("a helper thread was started"))
+    child = subprocess.Popen([sys.executable, "-c", HOLD_UNTIL_TOLD, gate.lock_path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        child.stdin.write("release\n")
+        child.stdin.flush()
+        started = time.monotonic()
+        gate.acquire(timeout=10)
+        waited = time.monotonic() - started
+        gate.release()
+    finally:
+        child.kill()
+        child.wait()
+
+    assert 0.04 < waited < 2  # it did wait for the holder, and went in once the holder let go
 
 
 def test_b06_a_writer_that_timed_out_leaves_the_gate_usable_by_the_next_thread(gate):

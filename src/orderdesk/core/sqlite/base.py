@@ -5,7 +5,9 @@ handler, which sleeps in growing steps (1, 2, 5 … 100 ms) and does not wake wh
 with eight threads writing, most of the time went to those sleeps (intake p99 over a second).
 Here every transaction, and every write made outside one, first takes this process's writer lock,
 then an advisory lock on a file beside the database, so writers of all processes queue and go in
-as soon as the previous one commits. Reads never queue (WAL).
+as soon as the previous one commits. Reads never queue (WAL). The file lock is polled in short
+steps first (a transaction holds it about a millisecond) and waited for in a helper thread only
+after that: handing the wait to a thread cost more CPU than the wait, 0.2 ms an order served.
 """
 
 import fcntl
@@ -20,6 +22,12 @@ from django.utils.functional import cached_property
 
 _gates: dict[str, "WriterGate"] = {}
 _gates_lock = threading.Lock()
+
+
+# A writer polls for the file lock this long, then waits in a helper thread (WriterGate.acquire).
+POLL_SECONDS = 0.02
+POLL_FIRST_PAUSE = 0.00005
+POLL_LONGEST_PAUSE = 0.0005
 
 
 class WriterGate:
@@ -49,14 +57,28 @@ class WriterGate:
             raise OperationalError("database is locked")
         try:
             fd = self._file()
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
+            if self._poll_file_lock(fd, min(deadline, time.monotonic() + POLL_SECONDS)):
+                return
         except BaseException:
             self.thread_lock.release()
             raise
         self._wait_for_file_lock(fd, deadline)
+
+    @staticmethod
+    def _poll_file_lock(fd: int, until: float) -> bool:
+        """Try for the file lock until `until`, sleeping a little longer each time. Another
+        process's transaction holds it about a millisecond, so most waits end here, without
+        the helper thread's handover, which costs more CPU than the whole wait."""
+        pause = POLL_FIRST_PAUSE
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() + pause > until:
+                    return False
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_LONGEST_PAUSE)
 
     def _wait_for_file_lock(self, fd: int, deadline: float) -> None:
         """Another process writes. A blocking flock wakes the moment it commits, but cannot time out,
