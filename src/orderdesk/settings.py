@@ -195,6 +195,8 @@ EXCHANGE_1C_CHARSET = os.environ.get("EXCHANGE_1C_CHARSET", "windows-1251").stri
 if EXCHANGE_1C_CHARSET not in ("windows-1251", "utf-8"):
     raise ValueError("EXCHANGE_1C_CHARSET must be windows-1251 or utf-8")
 EXCHANGE_1C_ORDERS_PER_QUERY = int(os.environ.get("EXCHANGE_1C_ORDERS_PER_QUERY", "1000"))
+# One `import` step; 1C's own HTTP timeout is not documented, Bitrix's step is 30 s.
+EXCHANGE_1C_IMPORT_STEP_SECONDS = float(os.environ.get("EXCHANGE_1C_IMPORT_STEP_SECONDS", "20"))
 # Orders placed before this day (YYYY-MM-DD, in TIME_ZONE) are never offered to 1C: a shop that
 # connects 1C after years of orders starts from the day it chooses. Empty: every order.
 EXCHANGE_1C_ORDERS_SINCE = os.environ.get("EXCHANGE_1C_ORDERS_SINCE", "").strip()

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from orderdesk.core.models import ApiKey
 from orderdesk.core.rights import Role
-from orderdesk.exchange.models import OrderExchange
+from orderdesk.exchange.models import OrderExchange, Upload
 from orderdesk.exchange.services import orders_due
 from orderdesk.orders import services as orders
 from orderdesk.orders.models import Order
@@ -323,6 +323,42 @@ def test_b10_a_posted_and_paid_document_agrees_the_order_and_keeps_1cs_payment_a
     codes = list(order.events.values_list("code", flat=True))
     assert codes[-2:] == ["order.status.changed", "order.1c.updated"]
     assert order.events.get(code="order.status.changed").actor_role == "integration"
+
+
+def test_b10_a_long_import_answers_progress_and_each_call_goes_on_where_the_last_stopped(connected, place, settings):
+    settings.EXCHANGE_1C_IMPORT_STEP_SECONDS = 0  # every step is over after its first document
+    made = [place() for _ in range(3)]
+    unknown = order_document("999999", Проведен="true")
+    connected.upload("a.xml", commerce_file(unknown, *(order_document(o.number, Проведен="true") for o in made)))
+
+    def agreed() -> list[bool]:
+        return [Order.objects.get(pk=o.pk).status_id == "agreed" for o in made]
+
+    steps = [connected.call("import", filename="a.xml") for _ in range(3)]
+    assert [a.lines for a in steps] == [["progress", f"Применено документов: {n} из 4"] for n in (1, 2, 3)]
+    assert agreed() == [True, True, False]
+
+    last = connected.call("import", filename="a.xml")
+    assert last.lines == ["success", "Заказ №999999 на сайте не найден."]  # the first step's remark, kept
+    assert agreed() == [True, True, True]
+    assert connected.call("import", filename="a.xml").lines == last.lines  # done: asked again, the same answer
+    assert Order.objects.get(pk=made[0].pk).events.filter(code="order.status.changed").count() == 1
+
+
+def test_b10_an_import_step_left_unrecorded_by_a_crash_applies_its_documents_again_to_no_effect(
+        connected, place, settings):
+    settings.EXCHANGE_1C_IMPORT_STEP_SECONDS = 0
+    order = place()
+    connected.upload("a.xml", commerce_file(order_document(order.number, Проведен="true"),
+                                            order_document(order.number, Проведен="true", ПометкаУдаления="true")))
+    assert connected.call("import", filename="a.xml").first == "progress"
+    Upload.objects.update(applied_count=0)  # as if the step's record was lost with the server
+
+    assert connected.import_file("a.xml").first == "success"
+
+    order.refresh_from_db()
+    assert (order.status_id, order.deletion_mark) == ("agreed", True)
+    assert order.events.filter(code="order.status.changed").count() == 1
 
 
 def test_b10_a_shipment_in_1c_ships_the_order(connected, place):

@@ -19,6 +19,7 @@ class Reply(StrEnum):
     """The first line of every status answer; 1C reads nothing else to decide."""
 
     SUCCESS = "success"
+    PROGRESS = "progress"  # call me again: the work goes on
     FAILURE = "failure"
 
 

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -281,27 +282,47 @@ def _upload_to_import(session: ExchangeSession, name: str) -> Upload | None:
     return uploads.filter(filename=name).first() or uploads.filter(is_archive=True).order_by("-pk").first()
 
 
-def import_file(session: ExchangeSession, raw_name: str) -> list[str]:
+@dataclass(frozen=True)
+class Imported:
+    """How far an `import` got: done, with what 1C's log is told, or `applied` of `total` documents
+    and the rest for the next call."""
+
+    report: list[str]
+    done: bool
+    applied: int
+    total: int
+
+
+def import_file(session: ExchangeSession, raw_name: str, *, seconds: float | None = None) -> Imported:
     """`import` (or `file` in the old protocol): apply every order document of the file, each in a
-    transaction of its own; what could not be applied is reported line by line. The same file
-    imported again changes nothing."""
+    transaction of its own; what could not be applied is reported line by line. Given `seconds`,
+    stop starting documents once they have passed: the next call goes on from there (1C repeats
+    `import` while the answer is `progress`). The same file imported again changes nothing."""
     name = _clean_name(raw_name)
     upload = _upload_to_import(session, name)
     if upload is None:
         raise Refused(gettext("The file «%(name)s» was not uploaded.") % {"name": name})
     if upload.imported_at is not None:
-        return upload.report.splitlines()
-    return _import_upload(session, upload, name)
+        return Imported(upload.report.splitlines(), True, upload.applied_count, upload.applied_count)
+    return _import_upload(session, upload, name, seconds)
 
 
-def _import_upload(session: ExchangeSession, upload: Upload, name: str) -> list[str]:
+def _import_upload(session: ExchangeSession, upload: Upload, name: str, seconds: float | None = None) -> Imported:
     chunks = [commerceml.unzip(b"".join(_chunks(upload)), wanted=name)] if upload.is_archive else _chunks(upload)
     documents = list(commerceml.read_documents(chunks))  # all read before any is applied: a bad file changes nothing
     actor = actor_of(session)
-    report = [line for document in documents if (line := apply_document(actor, document))]
-    rows.update(Upload, upload.pk, imported_at=timezone.now(), report="\n".join(report))
+    deadline = None if seconds is None else monotonic() + seconds
+    first = upload.applied_count  # an earlier step applied those; applying one again changes nothing
+    report = upload.report.splitlines() if first else []
+    for position in range(first, len(documents)):
+        if position > first and deadline is not None and monotonic() >= deadline:
+            rows.update(Upload, upload.pk, applied_count=position, report="\n".join(report))
+            return Imported(report, False, position, len(documents))
+        if line := apply_document(actor, documents[position]):
+            report.append(line)
+    rows.update(Upload, upload.pk, applied_count=len(documents), imported_at=timezone.now(), report="\n".join(report))
     log.info("1C import of %s: %d documents, %d remarks", name, len(documents), len(report))
-    return report
+    return Imported(report, True, len(documents), len(documents))
 
 
 _NOTES = {

@@ -158,11 +158,17 @@ def _file(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
 
 
 def _import(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
-    return _imported(services.import_file(session, request.GET.get("filename", "")))
+    """The newer protocol's `import`, in steps of EXCHANGE_1C_IMPORT_STEP_SECONDS: 1C calls again
+    while the answer is `progress`, so a long file never runs into 1C's timeout."""
+    return _imported(services.import_file(session, request.GET.get("filename", ""),
+                                          seconds=settings.EXCHANGE_1C_IMPORT_STEP_SECONDS))
 
 
-def _imported(report: list[str]) -> HttpResponse:
-    return _reply(Reply.SUCCESS, *report)
+def _imported(imported: services.Imported) -> HttpResponse:
+    if not imported.done:
+        return _reply(Reply.PROGRESS, _("%(applied)s of %(total)s documents applied")
+                      % {"applied": imported.applied, "total": imported.total})
+    return _reply(Reply.SUCCESS, *imported.report)
 
 
 def _nothing_to_do(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
