@@ -94,10 +94,11 @@ def _database_from_env() -> dict:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{VAR_DIR / 'orderdesk.sqlite3'}"
     config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
-    if config["ENGINE"] == "django.db.backends.postgresql":
+    if config["ENGINE"] == "django.db.backends.postgresql" and os.environ.get("DB_SERVER_SIDE_BINDING", "1") != "0":
         # Parameters bound by the server, so psycopg prepares a statement the fifth time it runs
         # and PostgreSQL stops parsing and planning the hot ones on every call (Django's default
-        # sends each query as text with its values spliced in).
+        # sends each query as text with its values spliced in). A pooler that cannot keep
+        # prepared statements (PgBouncer in transaction mode before 1.21) needs it off.
         config["OPTIONS"] = {"server_side_binding": True}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing
