@@ -99,7 +99,7 @@ def _database_from_env() -> dict:
         # and PostgreSQL stops parsing and planning the hot ones on every call (Django's default
         # sends each query as text with its values spliced in). A pooler that cannot keep
         # prepared statements (PgBouncer in transaction mode before 1.21) needs it off.
-        config["OPTIONS"] = {"server_side_binding": True}
+        config.setdefault("OPTIONS", {})["server_side_binding"] = True  # beside the URL's own (sslmode…)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing
         # with "database is locked" halfway through a transaction; our engine queues them

@@ -5,6 +5,7 @@ schema version or without, `query` and `success`, files POSTed raw (in chunks wh
 answer as 1C would, not as our code writes it."""
 
 import base64
+import time
 from dataclasses import dataclass, field
 
 from django.test import Client
@@ -104,6 +105,7 @@ class OneC:
             answer = self.call("import", filename=filename)
             if answer.first != "progress":
                 return answer
+            time.sleep(0.05)  # as 1C's next call comes after a moment, not at once
         raise AssertionError("import kept answering progress")
 
 

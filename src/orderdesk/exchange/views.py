@@ -165,10 +165,13 @@ def _import(request: HttpRequest, session: ExchangeSession) -> HttpResponse:
 
 
 def _imported(imported: services.Imported) -> HttpResponse:
-    if not imported.done:
-        return _reply(Reply.PROGRESS, _("%(applied)s of %(total)s documents applied")
-                      % {"applied": imported.applied, "total": imported.total})
-    return _reply(Reply.SUCCESS, *imported.report)
+    if imported.done:
+        return _reply(Reply.SUCCESS, *imported.report)
+    if imported.total is None:
+        return _reply(Reply.PROGRESS, _("The file is being applied (%(applied)s documents so far); ask again.")
+                      % {"applied": imported.applied})
+    return _reply(Reply.PROGRESS, _("%(applied)s of %(total)s documents applied")
+                  % {"applied": imported.applied, "total": imported.total})
 
 
 def _nothing_to_do(request: HttpRequest, session: ExchangeSession) -> HttpResponse:

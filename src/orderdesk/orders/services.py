@@ -336,7 +336,7 @@ def purge_marked(actor: Actor, order_ids: list[int] | None = None) -> Purge:
     """S10: an administrator destroys orders marked for removal — never one with receipts or
     payment documents (they protect the order in the database). The purge is itself logged."""
     actor.require(Permission.ORDERS_PURGE)
-    marked = Order.objects.select_for_update().filter(deletion_mark=True)
+    marked = Order.objects.select_for_update().filter(deletion_mark=True).order_by("pk")  # as others lock orders
     if order_ids is not None:
         unmarked = set(order_ids) - set(marked.filter(pk__in=order_ids).values_list("pk", flat=True))
         if unmarked:
