@@ -15,7 +15,6 @@ from ninja.security import HttpBearer
 from ninja.security.apikey import APIKeyCookie
 from ninja.utils import check_csrf
 
-from orderdesk.core import rows
 from orderdesk.core.actors import Actor
 from orderdesk.core.errors import DomainError
 from orderdesk.core.models import ApiKey
@@ -27,7 +26,7 @@ class MachineKey(HttpBearer):
     """`Authorization: Bearer <key>` for the site, 1C and other machines."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        key = rows.first(ApiKey, ("id", "name", "role"), key_hash=ApiKey.hash(token), null=("revoked_at",))
+        key = ApiKey.live(token)
         if key is None:
             return None
         return Actor.for_api_key(key)

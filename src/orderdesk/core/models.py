@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from orderdesk.core import rows
 from orderdesk.core.rights import Role
 
 
@@ -69,6 +70,16 @@ class ApiKey(models.Model):
         prefix = secrets.token_hex(4)
         key = f"od_{prefix}_{secrets.token_urlsafe(32)}"
         return cls.objects.create(name=name, role=role, prefix=prefix, key_hash=cls.hash(key)), key
+
+    @classmethod
+    def live(cls, key: str) -> "ApiKey | None":
+        """The unrevoked key whose hash is `key`'s, with its id, name and role read; every machine
+        call asks this."""
+        return _LIVE_KEY.first(key_hash=cls.hash(key))
+
+
+_LIVE_KEY = rows.Prepared(lambda key_hash: ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
+                          .only("id", "name", "role").order_by("id")[:1], key_hash=str)
 
 
 class Counter(models.Model):

@@ -78,30 +78,6 @@ def update(model: type[Model], pk, **values) -> int:
         return cursor.rowcount
 
 
-@cache
-def _lookup(model: type[Model], fields: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    meta, quote = model._meta, _connection().ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
-    where = " AND ".join(f"{quote(meta.get_field(key).column)} = %s" if key[0] != "!" else
-                         f"{quote(meta.get_field(key[1:]).column)} IS NULL" for key in keys)
-    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where} ORDER BY {quote(meta.pk.column)} LIMIT 1"
-
-
-def first(model: type[Model], fields: tuple[str, ...], *, null: tuple[str, ...] = (), **equals) -> Model | None:
-    """The first row (by pk) whose columns equal `equals` and whose `null` columns are NULL, as an
-    instance holding only `fields` (the rest are deferred). Only for fields whose stored value is
-    already the Python value (text, integers): no database converters are applied."""
-    attnames = tuple(f.attname for f in model._meta.concrete_fields if f.attname in fields)  # from_db's order
-    if len(attnames) != len(fields):
-        raise ValueError(f"not attribute names of {model.__name__}: {set(fields) - set(attnames)}")
-    sql = _lookup(model, attnames, (*equals, *(f"!{name}" for name in null)))
-    connection = _connection()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(equals.values()))
-        row = cursor.fetchone()
-    return None if row is None else model.from_db(connection.alias, list(attnames), row)
-
-
 @dataclass(frozen=True)
 class _Compiled:
     sql: str

@@ -52,7 +52,7 @@ MARK_BATCH = 1000
 
 def key_for_password(password: str) -> ApiKey | None:
     """1C signs in with a user name of the shop's choosing and an integration API key as password."""
-    key = rows.first(ApiKey, ("id", "name", "role"), key_hash=ApiKey.hash(password), null=("revoked_at",))
+    key = ApiKey.live(password)
     return key if key is not None and key.role == Role.INTEGRATION else None
 
 
@@ -372,12 +372,15 @@ def _what(move: str) -> str:
     return str(_("the deletion mark")) if move == "deletion_mark" else StatusDefinition.name_of(move)
 
 
+_ORDER_NUMBERED = rows.Prepared(lambda number: Order.objects.filter(number=number).values_list("id"), number=str)
+
+
 def _find_order(document: rules.OneCDocument) -> int | None:
     number = document.number.strip()
-    found = rows.first(Order, ("id",), number=number) if number else None
+    found = _ORDER_NUMBERED.scalar(number=number) if number else None
     if found is None and document.one_c_id:
         return OrderExchange.objects.filter(one_c_id=document.one_c_id).values_list("order_id", flat=True).first()
-    return found.pk if found else None
+    return found
 
 
 def _stored(name: str, value):

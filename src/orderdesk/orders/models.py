@@ -67,7 +67,7 @@ class StatusDefinition(models.Model):
     @classmethod
     def named(cls, code: str) -> "StatusDefinition | None":
         """The status with only its code and names read (a lean look-up)."""
-        return rows.first(cls, ("code", "name_ru", "name_en"), code=code)
+        return _STATUS_NAMED.first(code=code)
 
     @classmethod
     def name_of(cls, code: str) -> str:
@@ -80,6 +80,10 @@ class StatusDefinition(models.Model):
         language active at each call."""
         definition = cache(cls.named)
         return lambda code: d.name() if (d := definition(code)) else code
+
+
+_STATUS_NAMED = rows.Prepared(lambda code: StatusDefinition.objects.filter(code=code).only("code", "name_ru", "name_en"),
+                              code=str)
 
 
 class ShopSettings(models.Model):

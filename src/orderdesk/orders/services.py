@@ -36,16 +36,23 @@ def next_order_number() -> str:
 
 
 CUSTOMER_FIELDS = ("id", "kind", "name", "email", "phone", "inn")  # what the order card shows
+_COUNTERPARTY_BY = {
+    field: rows.Prepared(lambda value, field=field: Counterparty.objects.filter(**{field: value})
+                         .only(*CUSTOMER_FIELDS).order_by("id")[:1], value=str)
+    for field in ("email", "phone")
+}
+_CUSTOMER_ACCOUNT = rows.Prepared(lambda email: User.objects.filter(email=email, role=Role.CUSTOMER.value)
+                                  .values_list("id").order_by("id")[:1], email=str)
 
 
 def _find_or_create_counterparty(data: CustomerIn) -> Counterparty:
-    match = {"email": data.email} if data.email else {"phone": data.phone}
-    counterparty = rows.first(Counterparty, CUSTOMER_FIELDS, **match)
+    field = "email" if data.email else "phone"
+    counterparty = _COUNTERPARTY_BY[field].first(value=getattr(data, field))
     if counterparty is None:
-        account = rows.first(User, ("id",), email=data.email, role=Role.CUSTOMER.value) if data.email else None
+        account = _CUSTOMER_ACCOUNT.scalar(email=data.email) if data.email else None
         counterparty = rows.insert(Counterparty(
             kind=data.kind, name=data.name, email=data.email or "", phone=data.phone or "", inn=data.inn or "",
-            language=data.language, user=account,
+            language=data.language, user_id=account,
         ))
     return counterparty
 
@@ -86,8 +93,12 @@ def place_order(actor: Actor, data: OrderIn) -> Placed:
         return Placed(existing, created=False)
 
 
+_INTAKE = rows.Prepared(lambda source, external_id: Order.objects.filter(source=source, external_id=external_id)
+                       .only("id", "number", "intake_fingerprint").order_by("id")[:1], source=str, external_id=str)
+
+
 def _existing_intake(source: str, external_id: str, fingerprint: str) -> Order | None:
-    found = rows.first(Order, ("id", "number", "intake_fingerprint"), source=source, external_id=external_id)
+    found = _INTAKE.first(source=source, external_id=external_id)
     if found is None:
         return None
     if found.intake_fingerprint != fingerprint:
@@ -98,12 +109,14 @@ def _existing_intake(source: str, external_id: str, fingerprint: str) -> Order |
     return Order.objects.select_related("status", "customer").get(pk=found.pk)
 
 
+_SITE_STATUS = rows.Prepared(lambda: ShopSettings.objects.filter(pk=1).values_list("default_site_status_id"))
+
+
 def _intake_status(source: str) -> StatusDefinition:
     """S6: a site order starts in the status the shop chose; any other in «pending approval»."""
     code = rules.StatusCode.PENDING_APPROVAL
     if source == rules.OrderSource.SITE:
-        chosen = rows.first(ShopSettings, ("id", "default_site_status_id"), id=1)
-        code = chosen.default_site_status_id if chosen else ShopSettings.current().default_site_status_id
+        code = _SITE_STATUS.scalar() or ShopSettings.current().default_site_status_id
     return StatusDefinition.named(code)
 
 
@@ -202,9 +215,13 @@ def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
     return move_locked(actor, locked_order(order_id), status_code)
 
 
+_TARGET_STATUS = rows.Prepared(lambda code: StatusDefinition.objects.filter(code=code).only("code", "hands_over_goods"),
+                               code=str)
+
+
 def move_locked(actor: Actor, order: Order, status_code: str) -> Order:
     """set_status for an order the caller has locked in its transaction (and checked the right to)."""
-    target = rows.first(StatusDefinition, ("code", "hands_over_goods"), code=status_code)
+    target = _TARGET_STATUS.first(code=status_code)
     if target is None:
         raise InvalidInput({"status": [str(_("Unknown status."))]})
     current = order.status_id
