@@ -283,11 +283,14 @@ def search_index() -> list[str]:
 def test_s02_the_search_index_migration_reverses_and_builds_the_index_of_the_orders_there_are(
         manager_actor, place):
     anna = place("Анна Смирнова")
-    ivan = place("Иван Смирнов")
+    ivan = place("Иван Петров")
     built = search_index()
 
     call_command("migrate", "orders", "0003", verbosity=0)  # the exchange's later migrations go back with it
     assert search_index() == []
+    with connection.cursor() as cursor:  # a change made while no index kept up (the model is ahead of 0003)
+        cursor.execute("UPDATE orders_order SET search_text = %s WHERE id = %s",
+                       [rules.search_text(ivan.number, "Иван Смирнов", ivan.customer_email), ivan.pk])
     call_command("migrate", verbosity=0)
 
     assert search_index() == built and built

@@ -33,7 +33,7 @@ from orderdesk.exchange.commerceml import LineOut, OrderOut, Refused
 from orderdesk.exchange.models import ExchangeSession, OrderExchange, Upload, UploadChunk
 from orderdesk.orders import events
 from orderdesk.orders import services as orders
-from orderdesk.orders.models import NOT_CONFIRMED_BY_1C, Order, StatusDefinition
+from orderdesk.orders.models import NOT_CONFIRMED_BY_1C, Order, StatusDefinition, one_c_lacks
 from orderdesk.orders.rules import ItemKind, PaymentStatus, StatusCode
 from orderdesk.payments import services as payments
 
@@ -215,8 +215,7 @@ def _note_handed_out(session: ExchangeSession, handed_out: list[tuple[int, int]]
 def _handed_out_unconfirmed(session: ExchangeSession):
     """This session's handed-out versions that 1C has not confirmed yet (1C may confirm an older one
     than it has: a `success` repeated after a later exchange changes nothing)."""
-    return OrderExchange.objects.filter(queried_session=session).filter(
-        Q(order__one_c_confirmed_version__isnull=True) | Q(order__one_c_confirmed_version__lt=F("queried_version")))
+    return OrderExchange.objects.filter(queried_session=session).filter(one_c_lacks(F("queried_version"), "order__"))
 
 
 @transaction.atomic
@@ -333,7 +332,8 @@ def _import_upload(session: ExchangeSession, upload: Upload, name: str, deadline
     try:
         documents = list(commerceml.read_documents(chunks))  # all read before any is applied: a bad file changes nothing
     except BaseException:
-        rows.update(Upload, upload.pk, step_until=None)
+        if deadline is not None:  # a step's claim (the old protocol's `file` waits here for its last chunk)
+            rows.update(Upload, upload.pk, step_until=None)
         raise
     actor = actor_of(session)
     first = upload.applied_count  # an earlier step applied those; applying one again changes nothing

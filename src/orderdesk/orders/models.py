@@ -66,7 +66,7 @@ class StatusDefinition(models.Model):
 
     @classmethod
     def named(cls, code: str) -> "StatusDefinition | None":
-        """The status with only its code and names read (a lean look-up)."""
+        """The status with only its code, names and whether it hands over the goods read (a lean look-up)."""
         return _STATUS_NAMED.first(code=code)
 
     @classmethod
@@ -82,8 +82,8 @@ class StatusDefinition(models.Model):
         return lambda code: d.name() if (d := definition(code)) else code
 
 
-_STATUS_NAMED = rows.Prepared(lambda code: StatusDefinition.objects.filter(code=code).only("code", "name_ru", "name_en"),
-                              code=str)
+_STATUS_NAMED = rows.Prepared(lambda code: StatusDefinition.objects.filter(code=code)
+                              .only("code", "name_ru", "name_en", "hands_over_goods"), code=str)
 
 
 class ShopSettings(models.Model):
@@ -112,9 +112,16 @@ _SHOP_SETTINGS = rows.Prepared(lambda pk: ShopSettings.objects.select_related("d
                                pk=int)
 
 
+def one_c_lacks(version, order_path: str = "") -> Q:
+    """Orders whose `version` (an F() of a column) 1C has not confirmed; `order_path` leads from
+    another model to the order (`"order__"`)."""
+    confirmed = f"{order_path}one_c_confirmed_version"
+    return Q(**{f"{confirmed}__isnull": True}) | Q(**{f"{confirmed}__lt": version})
+
+
 # Orders 1C does not hold as they are now. Queries must spell the index's condition exactly so,
 # or SQLite does not see that its partial index covers them.
-NOT_CONFIRMED_BY_1C = Q(one_c_confirmed_version__isnull=True) | Q(one_c_confirmed_version__lt=F("version"))
+NOT_CONFIRMED_BY_1C = one_c_lacks(F("version"))
 
 
 class Order(models.Model):

@@ -215,13 +215,9 @@ def set_status(actor: Actor, order_id: int, status_code: str) -> Order:
     return move_locked(actor, locked_order(order_id), status_code)
 
 
-_TARGET_STATUS = rows.Prepared(lambda code: StatusDefinition.objects.filter(code=code).only("code", "hands_over_goods"),
-                               code=str)
-
-
 def move_locked(actor: Actor, order: Order, status_code: str) -> Order:
     """set_status for an order the caller has locked in its transaction (and checked the right to)."""
-    target = _TARGET_STATUS.first(code=status_code)
+    target = StatusDefinition.named(status_code)
     if target is None:
         raise InvalidInput({"status": [str(_("Unknown status."))]})
     current = order.status_id
