@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
@@ -154,11 +155,24 @@ def gate_for(path: str) -> WriterGate:
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
+@lru_cache(maxsize=1024)
+def _qmark_query(query: str) -> str:
+    return base.FORMAT_QMARK_REGEX.sub("?", query).replace("%%", "%")
+
+
 class GatedCursor(base.SQLiteCursorWrapper):
     """A write made outside a transaction (autocommit) takes the gate for its one statement, so it
-    never holds SQLite's lock while a writer at the gate sleeps in the busy handler."""
+    never holds SQLite's lock while a writer at the gate sleeps in the busy handler.
+
+    Django rewrites every statement's %s to ? with a regular expression, 8 µs a statement here,
+    the same few hundred statements over and over: the rewrite is remembered."""
 
     database: "DatabaseWrapper"
+
+    def convert_query(self, query, *, param_names=None):
+        if param_names is None:
+            return _qmark_query(query)
+        return super().convert_query(query, param_names=param_names)
 
     def execute(self, query, params=None):
         if not self.database.lone_write(query):
