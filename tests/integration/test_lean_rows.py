@@ -163,6 +163,25 @@ def test_b07_a_prepared_locking_read_outside_a_transaction_is_refused(customer):
         locking.all(order_id=order.pk)
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_b07_a_lock_alone_runs_its_statement_only_where_rows_can_be_locked(customer):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    locking = rows.Prepared(lambda order_id: Order.objects.select_for_update(no_key=True).filter(pk=order_id)
+                            .values_list("pk"), order_id=int)
+    order = rows.insert(_order(customer))
+    with transaction.atomic(), CaptureQueriesContext(connection) as ran:
+        locking.lock(order_id=order.pk)
+    statements = [q["sql"] for q in ran.captured_queries if "orders_order" in q["sql"]]
+    if connection.features.has_select_for_update:
+        assert len(statements) == 1 and "FOR NO KEY UPDATE" in statements[0]
+    else:  # SQLite: the writer gate, taken by the transaction, is the lock
+        assert statements == []
+    with pytest.raises(transaction.TransactionManagementError):
+        locking.lock(order_id=order.pk)
+
+
 def test_b07_related_objects_come_from_the_prefetch_when_there_is_one(customer, django_assert_num_queries):
     order = rows.insert(_order(customer))
     rows.insert_many([OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal("2"),

@@ -78,7 +78,7 @@ def email_link(request: HttpRequest, link_id: int):
 @links_router.post("/payment-links/{int:link_id}/refunds", response={201: MoneyOut, **ERRORS},
                    summary="Refund an online payment through the acquirer")
 def refund_link(request: HttpRequest, link_id: int, body: LinkRefundIn):
-    return Status(201, money_out(services.refund_online(request.auth, link_id, body.amount, body.idempotency_key)))
+    return Status(201, money_out(request, services.refund_online(request.auth, link_id, body.amount, body.idempotency_key)))
 
 
 @webhook_router.post("/yookassa", auth=None, response={200: dict, 403: dict, 503: dict},

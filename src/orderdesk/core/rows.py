@@ -192,6 +192,16 @@ class Prepared:
             made.append(obj)
         return made
 
+    def lock(self, **values) -> None:
+        """Take this locking read's row locks in the caller's transaction, reading nothing. Where
+        the database has no row locks (SQLite: its writer gate holds every other writer off until
+        the transaction ends), the statement would lock nothing, and only the transaction is checked."""
+        connection = _connection()
+        if connection.features.has_select_for_update:
+            self._rows(values)
+        elif connection.get_autocommit():
+            raise transaction.TransactionManagementError("a locking read outside a transaction")
+
     def first(self, **values) -> Model | None:
         """The first instance in the query's own order (give it one, and a slice, where more than one
         row may match: unlike QuerySet.first(), nothing is added)."""

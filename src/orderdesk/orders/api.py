@@ -102,7 +102,7 @@ def set_status(request: HttpRequest, order_id: int, body: StatusIn, response: Ht
     result = payments.change_status(request.auth, order_id, body.status, choice=choice, register_id=body.register_id)
     if result.next_step:
         response["X-Next-Step"] = result.next_step  # R6 [Pay]: the client goes to the cash desk
-    return _card_of(request, order_id)
+    return card(services.as_seen_by(request.auth, result.order))
 
 
 @orders_router.put("/{int:order_id}/items", response={200: OrderOut, **ERRORS}, summary="Replace the items")

@@ -193,7 +193,7 @@ def locked_order(order_id: int, *, lock: bool = True) -> Order:
         # The row alone is locked first, then read with its customer and status. A locking read
         # with joins that waits for another transaction re-checks the join on PostgreSQL with the
         # status row it saw before the wait, and finds no order once that transaction moved it.
-        _ORDER_LOCK.values(order_id=order_id)
+        _ORDER_LOCK.lock(order_id=order_id)
     order = _ORDER_WITH_PARTIES.first(order_id=order_id)
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
@@ -225,7 +225,7 @@ def move_locked(actor: Actor, order: Order, status_code: str) -> Order:
         return order
     _require_editable_quick(actor, order)
     require_transition(order, status_code)
-    order.status_id = status_code
+    order.status = target  # the answer names the new status without reading it again
     order.status_changed_at = timezone.now()
     fields = ["status", "status_changed_at"]
     if order.handed_over_at is None and target.hands_over_goods:
@@ -417,6 +417,12 @@ def get_order(actor: Actor, order_id: int) -> Order:
         raise NotFound(_("No such order."), code="order_not_found")
     rows.attach(order, "items", _ITEMS_OF.all(order_id=order_id))
     return order
+
+
+def as_seen_by(actor: Actor, order: Order) -> Order:
+    """An order a service just changed and committed, for the actor's answer: as it is in hand
+    if the actor reads every order, else read as get_order reads it (and refuses it)."""
+    return order if sees_every_order(actor) else get_order(actor, order.pk)
 
 
 _CURSOR = re.compile(r"^(\d{1,16})_(\d{1,18})$")  # ids stay below SQL BIGINT's limit

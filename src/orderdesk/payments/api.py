@@ -42,8 +42,8 @@ def receipt_out(receipt: Receipt) -> dict:
     return {**fields, "lines": fiscal_services.lines_of(receipt)}
 
 
-def money_out(result: services.MoneyResult) -> dict:
-    order = order_services.locked_order(result.order.pk, lock=False)  # as committed, settled in full or not
+def money_out(request: HttpRequest, result: services.MoneyResult) -> dict:
+    order = order_services.as_seen_by(request.auth, result.order)  # as committed, settled in full or not
     return {"order": summary(order), "document": result.document,
             "receipts": [receipt_out(r) for r in result.receipts]}
 
@@ -57,14 +57,14 @@ def take_payment(request: HttpRequest, order_id: int, body: PaymentIn):
         request.auth, order_id, register_id=body.register_id, amount=body.amount, method=PayMethod(body.method),
         settle=rules.SettleChoice(body.settle) if body.settle else None, idempotency_key=body.idempotency_key,
     )
-    return Status(201, money_out(result))
+    return Status(201, money_out(request, result))
 
 
 @money_router.post("/{int:order_id}/refunds", response={201: MoneyOut, **ERRORS}, summary="Refund money")
 def refund(request: HttpRequest, order_id: int, body: RefundIn):
     result = services.refund(request.auth, order_id, amount=body.amount, method=PayMethod(body.method),
                              register_id=body.register_id, idempotency_key=body.idempotency_key)
-    return Status(201, money_out(result))
+    return Status(201, money_out(request, result))
 
 
 @money_router.get("/{int:order_id}/documents", response={200: list[DocumentOut], **ERRORS},
@@ -108,7 +108,7 @@ def quick_sale(request: HttpRequest, body: QuickSaleIn):
     result = services.quick_sale(request.auth, register_id=body.register_id, items=body.items,
                                  method=PayMethod(body.method), customer=body.customer,
                                  idempotency_key=body.idempotency_key)
-    return Status(201, money_out(result))
+    return Status(201, money_out(request, result))
 
 
 @receipts_router.get("/{int:receipt_id}", response={200: ReceiptTextOut, **ERRORS}, summary="A receipt as printed")

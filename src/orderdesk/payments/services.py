@@ -333,7 +333,8 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
     result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full, state=state,
                          desk=(register, shift))
     if settle_in_full:
-        orders.set_status(actor, order.pk, StatusCode.ISSUED)
+        actor.require(Permission.ORDERS_SET_STATUS)
+        orders.move_locked(actor, order, StatusCode.ISSUED)
     return result
 
 
