@@ -108,6 +108,41 @@ def test_b07_a_prepared_read_makes_the_instances_the_orm_makes_with_their_select
     assert ORDER_WITH_PARTIES.first(number="R-404") is None
 
 
+def test_b07_a_prepared_instance_saves_defers_and_compares_as_the_orms_does(customer):
+    from orderdesk.orders.models import StatusDefinition
+
+    first, _second = _two_orders(customer)
+    prepared = ORDER_WITH_PARTIES.first(number=first.number)
+    assert (prepared._state.adding, prepared._state.db) == (False, "default")
+    assert prepared == Order.objects.get(pk=first.pk) and prepared.get_deferred_fields() == set()
+    prepared.comment = "перезвонить"
+    prepared.save()  # an UPDATE of the row read, not a second order
+    assert list(Order.objects.values_list("number", "comment").order_by("number")) == [
+        ("R-1", "перезвонить"), ("R-2", "")]
+
+    named = StatusDefinition.named("agreed")  # read with only() some columns
+    orm = StatusDefinition.objects.only("code", "name_ru", "name_en", "hands_over_goods").get(code="agreed")
+    assert named.get_deferred_fields() == orm.get_deferred_fields() != set()
+    assert named.is_final == StatusDefinition.objects.get(code="agreed").is_final  # a deferred column, loaded
+
+
+def test_b07_a_prepared_read_makes_instances_through_from_db_while_init_signals_are_listened_to(customer):
+    from django.db.models.signals import post_init
+
+    first, _second = _two_orders(customer)
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance.number)
+
+    post_init.connect(listener, sender=Order)
+    try:
+        prepared = ORDER_WITH_PARTIES.first(number=first.number)
+    finally:
+        post_init.disconnect(listener, sender=Order)
+    assert seen == ["R-1"] and prepared.number == "R-1"
+
+
 def test_b07_a_prepared_read_is_compiled_once_per_connection(customer, django_assert_num_queries):
     from unittest import mock
 
