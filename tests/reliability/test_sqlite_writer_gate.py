@@ -253,3 +253,29 @@ def test_b06_a_child_forked_while_the_gate_was_held_waits_for_it_and_then_gets_i
         gate.release()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@committed_db
+def test_b06_the_wal_is_checkpointed_after_commits_with_the_gate_open(monkeypatch):
+    from django.db import connection, transaction
+
+    from orderdesk.core.models import Counter
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the writer gate is SQLite's; PostgreSQL queues writers itself (this test runs in the SQLite pass)")
+    monkeypatch.setattr(gate_module, "CHECKPOINT_EVERY_COMMITS", 3)
+    Counter.objects.create(name="checkpoint-test", value=0)  # a lone write: a commit of its own
+    [(autocheckpoint,)] = connection.connection.execute("PRAGMA wal_autocheckpoint").fetchall()
+    assert autocheckpoint == gate_module.AUTOCHECKPOINT_PAGES
+    seen = []
+    connection.connection.set_trace_callback(lambda sql: seen.append((sql, connection.holds_gate)))
+    try:
+        connection.commits_since_checkpoint = 0
+        for value in (1, 2):
+            with transaction.atomic():
+                Counter.objects.filter(name="checkpoint-test").update(value=value)
+        assert not any("wal_checkpoint" in sql for sql, _held in seen)
+        Counter.objects.filter(name="checkpoint-test").update(value=3)  # the third commit
+    finally:
+        connection.connection.set_trace_callback(None)
+    assert [held for sql, held in seen if "wal_checkpoint" in sql] == [False]  # once, the gate open
