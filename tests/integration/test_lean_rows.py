@@ -54,6 +54,20 @@ def test_s01_many_items_are_written_in_one_statement_in_their_order(customer, dj
     assert list(order.items.values_list("position", "quantity")) == [(n, Decimal("1.500")) for n in range(1, 6)]
 
 
+def test_s01_an_order_of_more_items_than_one_statement_holds_is_written_in_several(
+        customer, django_assert_num_queries, monkeypatch):
+    monkeypatch.setattr(rows, "ROWS_PER_INSERT", 2)
+    order = rows.insert(_order(customer))
+    items = [OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal(n), price=Decimal("10.00"),
+                       amount=Decimal(10 * n), vat_rate="22") for n in range(1, 6)]
+
+    with django_assert_num_queries(3):
+        rows.insert_many(items)
+
+    assert list(order.items.values_list("position", "name", "amount").order_by("position")) == [
+        (n, f"Товар {n}", Decimal(10 * n)) for n in range(1, 6)]
+
+
 def test_b09_a_live_key_is_found_by_its_hash_and_a_revoked_one_is_not(db, django_assert_num_queries):
     live, key = ApiKey.issue(name="site", role="site")
     ApiKey.issue(name="other", role="site")
