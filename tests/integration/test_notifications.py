@@ -29,6 +29,18 @@ def test_s04_new_site_order_mails_the_customer_after_commit(db, smtp_server, sit
     assert CustomerNotification.objects.filter(order=order).count() == 1
 
 
+def test_s04_the_plain_text_mail_gives_names_as_written_not_html_escaped(db, smtp_server, site_actor):
+    body = order_body(email="anna@example.com")
+    body["customer"]["name"] = "ООО «Рога & Копыта» <O'Brien>"
+    services.place_order(site_actor, OrderIn(**body))
+    run_worker()
+
+    [mail] = smtp_server.wait_for(1)
+    text = mail.get_content()
+    assert "ООО «Рога & Копыта» <O'Brien>" in text
+    assert "&amp;" not in text and "&#x27;" not in text and "&lt;" not in text
+
+
 def test_s04_mail_is_retried_while_smtp_fails_and_sent_once_it_is_back(db, settings, smtp_down, site_actor):
     services.place_order(site_actor, OrderIn(**order_body()))
     run_worker()
