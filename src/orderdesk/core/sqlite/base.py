@@ -16,9 +16,8 @@ CHECKPOINT_EVERY_COMMITS commits of its own, once it has let the gate go; a PASS
 waits for no reader or writer and holds none up.
 """
 
-import logging
-
 import fcntl
+import logging
 import os
 import threading
 import time
