@@ -190,17 +190,13 @@ class GatedCursor(base.SQLiteCursorWrapper):
         if not self.database.lone_write(query):
             return super().execute(query, params)
         with self.database.gate_held():
-            result = super().execute(query, params)
-        self.database.committed()
-        return result
+            return super().execute(query, params)
 
     def executemany(self, query, param_list):
         if not self.database.lone_write(query):
             return super().executemany(query, param_list)
         with self.database.gate_held():
-            result = super().executemany(query, param_list)
-        self.database.committed()
-        return result
+            return super().executemany(query, param_list)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -250,11 +246,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     @contextmanager
     def gate_held(self):
+        """The gate for one statement outside a transaction, which commits as it runs."""
         self._acquire_gate()
         try:
             yield
         finally:
             self._release_gate()
+        self.committed()
 
     def _start_transaction_under_autocommit(self):
         self._acquire_gate()
