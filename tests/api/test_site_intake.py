@@ -2,6 +2,7 @@
 what the back office sees at once; idempotency on the site's order id; field-level refusals."""
 
 import threading
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -64,6 +65,23 @@ def test_s01_site_order_appears_in_the_back_office_at_once_with_customer_items_d
     assert [(o["id"], o["number"], o["customer_name"]) for o in listed] == [
         (order_id, card["number"], "Анна Смирнова")
     ]
+
+
+def test_s01_the_answer_writes_money_as_strings_cyrillic_as_it_is_and_instants_to_the_microsecond(site):
+    body = order_body("site-1002")
+    body["customer"]["name"] = "Рога & Копыта"
+
+    created = site.post_json(ORDERS, body)
+
+    assert created.status_code == 201, created.content
+    raw = created.content.decode("utf-8")
+    assert '"Рога & Копыта"' in raw and "\\u" not in raw
+    answer = created.json()
+    stored = Order.objects.get(pk=answer["id"])
+    assert answer["total"] == str(stored.total) and "." in answer["total"]
+    assert answer["items"][0]["price"] == "150.50"
+    assert datetime.fromisoformat(answer["created_at"]) == stored.created_at
+    assert answer["status_name"] == stored.status.name()
 
 
 def test_s05_a_new_site_order_is_pending_approval(site):

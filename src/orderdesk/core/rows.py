@@ -11,11 +11,14 @@ import inspect
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache, lru_cache
 from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Model
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import (AutoField, BooleanField, CharField, DateTimeField, DecimalField, Field, ForeignKey,
+                              IntegerField, Model, TextField)
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
@@ -29,27 +32,90 @@ def _connection():
     return connections[DEFAULT_DB_ALIAS]
 
 
+_SAVE_STEPS = ("pre_save", "get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")
+
+
+def _steps_of(field, base: type) -> bool:
+    """Whether `field` saves a value by `base`'s own steps (a subclass such as EmailField adds none)."""
+    return isinstance(field, base) and all(getattr(type(field), step) is getattr(base, step) for step in _SAVE_STEPS)
+
+
+def _verbatim_type(field, ops: type) -> type | None:
+    """The type whose values `field` writes as they are on a backend with these operations: for a
+    value of exactly this type, Django's steps (pre_save, get_db_prep_save, get_prep_value,
+    to_python, the backend's adapter) give back the value itself or, for a Decimal, its copy.
+    None: every value goes through the steps."""
+    base_ops = BaseDatabaseOperations
+    if isinstance(field, ForeignKey):
+        keeps_ints = (type(field).get_db_prep_save is ForeignKey.get_db_prep_save
+                      and _steps_of(field.target_field, AutoField)
+                      and ops.validate_autopk_value is base_ops.validate_autopk_value)
+        return int if keeps_ints else None
+    if _steps_of(field, CharField) or _steps_of(field, TextField):
+        return str
+    if _steps_of(field, BooleanField):
+        return bool
+    if _steps_of(field, DecimalField) and ops.adapt_decimalfield_value is base_ops.adapt_decimalfield_value:
+        return Decimal
+    if _steps_of(field, IntegerField) and ops.adapt_integerfield_value is base_ops.adapt_integerfield_value:
+        return int
+    return None
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A field of a lean statement, and how its values are adapted: a value of the field's usual
+    type skips the ORM's steps, which would hand it on unchanged (five calls a field, 50 µs for an
+    order's row); an aware datetime goes straight to the backend's adapter."""
+    field: Field
+    verbatim: type | None
+    aware_datetimes: bool  # a DateTimeField that keeps what it is given (no auto_now)
+
+    @classmethod
+    def of(cls, field: Field) -> "_Column":
+        plain_datetime = _steps_of(field, DateTimeField) and not (field.auto_now or field.auto_now_add)
+        return cls(field, _verbatim_type(field, type(_connection().ops)), plain_datetime)
+
+    @property
+    def plain(self) -> bool:
+        """A field of the kinds above with Django's own steps: pre_save only reads the attribute,
+        and None is written as None."""
+        return self.verbatim is not None or self.aware_datetimes
+
+    def adapted(self, value, connection):
+        """`value` as the field's get_db_prep_save makes it."""
+        kind = type(value)
+        if self.plain and (value is None or kind is self.verbatim and (kind is not Decimal or value.is_finite())):
+            return value
+        if self.aware_datetimes and kind is datetime and value.tzinfo is not None:
+            return connection.ops.adapt_datetimefield_value(value)
+        return self.field.get_db_prep_save(value, connection)
+
+
 @cache
-def _statement(model: type[Model]) -> tuple[str, str, tuple]:
+def _statement(model: type[Model]) -> tuple[str, str, tuple[_Column, ...]]:
     meta = model._meta
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
     quote = _connection().ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
-    return sql, f"{sql} RETURNING {quote(meta.pk.column)}", fields
+    return sql, f"{sql} RETURNING {quote(meta.pk.column)}", tuple(map(_Column.of, fields))
 
 
-def _values(obj: Model, fields: tuple, connection) -> list:
-    return [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+def _values(obj: Model, connection) -> list:
+    """The instance's values for its INSERT, as the ORM would write them."""
+    return [column.adapted(getattr(obj, column.field.attname) if column.plain
+                           else column.field.pre_save(obj, add=True), connection)
+            for column in _statement(type(obj))[2]]
 
 
 def insert(obj: Model) -> Model:
     """INSERT one row in the caller's transaction; sets and returns the object with its pk."""
-    _, returning, fields = _statement(type(obj))
+    returning = _statement(type(obj))[1]
     connection = _connection()
     with connection.cursor() as cursor:
-        cursor.execute(returning, _values(obj, fields, connection))
+        cursor.execute(returning, _values(obj, connection))
         obj.pk = cursor.fetchone()[0]
     obj._state.adding, obj._state.db = False, connection.alias
     return obj
@@ -61,8 +127,8 @@ ROWS_PER_INSERT = 1000
 
 @lru_cache(maxsize=256)
 def _multi_row_statement(model: type[Model], count: int) -> str:
-    sql, _, fields = _statement(model)
-    row = f"({', '.join(['%s'] * len(fields))})"
+    sql, _, columns = _statement(model)
+    row = f"({', '.join(['%s'] * len(columns))})"
     return f"{sql.partition(' VALUES ')[0]} VALUES {', '.join([row] * count)}"
 
 
@@ -72,28 +138,28 @@ def insert_many(objs: list[Model]) -> list[Model]:
     themselves); their pks are not read back."""
     if objs:
         model, connection = type(objs[0]), _connection()
-        fields = _statement(model)[2]
         with connection.cursor() as cursor:
             for start in range(0, len(objs), ROWS_PER_INSERT):
                 chunk = objs[start:start + ROWS_PER_INSERT]
                 cursor.execute(_multi_row_statement(model, len(chunk)),
-                               [value for obj in chunk for value in _values(obj, fields, connection)])
+                               [value for obj in chunk for value in _values(obj, connection)])
     return objs
 
 
 @cache
-def _update_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple]:
+def _update_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[_Column, ...]]:
     meta, quote = model._meta, _connection().ops.quote_name
     fields = tuple(meta.get_field(name) for name in names)
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", fields
+    return (f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            tuple(map(_Column.of, fields)))
 
 
 def update(model: type[Model], pk, **values) -> int:
     """UPDATE the columns of one row by pk, values adapted by the model's fields; rows changed."""
-    sql, fields = _update_statement(model, tuple(values))
+    sql, columns = _update_statement(model, tuple(values))
     connection = _connection()
-    params = [f.get_db_prep_save(value, connection) for f, value in zip(fields, values.values())]
+    params = [column.adapted(value, connection) for column, value in zip(columns, values.values())]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, pk])
         return cursor.rowcount
