@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -207,6 +208,43 @@ def test_b06_the_relay_delivers_every_due_message_oldest_first_and_a_failure_hol
     assert [states[m.pk] for m in messages if m.pk != messages[1].pk] == [OutboxMessage.State.DONE] * 4
 
 
+class WorkerKilled(BaseException):
+    """Stands for kill -9 in the middle of a send: nothing after it runs."""
+
+
+def test_b06_outcomes_are_written_every_few_messages_and_a_worker_killed_between_loses_none(
+        db, smtp_server, site_actor, monkeypatch):
+    monkeypatch.setattr(outbox, "FINISH_EVERY", 3)
+    messages = _place_for_buyers(site_actor, 7)
+    real_handler = outbox._handlers[messages[0].topic]
+    written = []
+    real_finish = outbox._finish
+    monkeypatch.setattr(outbox, "_finish", lambda outcomes: written.append(len(outcomes)) or real_finish(outcomes))
+
+    def killed_at_the_fifth(message, loaded):
+        if message.pk == messages[4].pk:
+            raise WorkerKilled
+        return real_handler.send(message, loaded)
+
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, outbox.Handler(killed_at_the_fifth, real_handler.load))
+    with pytest.raises(WorkerKilled):
+        outbox.deliver_due()
+
+    assert written == [3]  # three outcomes in one transaction; the fourth was sent, its outcome not yet written
+    states = list(OutboxMessage.objects.order_by("pk").values_list("state", flat=True))
+    assert states == [OutboxMessage.State.DONE] * 3 + [OutboxMessage.State.SENDING] * 4
+
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, real_handler)
+    OutboxMessage.objects.filter(state=OutboxMessage.State.SENDING).update(claimed_until=timezone.now())
+    assert outbox.sweep() == 4
+    assert outbox.deliver_due() == 4
+    assert written == [3, 3, 1]
+
+    sent = sorted(m["To"] for m in smtp_server.wait_for(8))
+    assert sent == sorted([f"buyer{n}@example.com" for n in range(7)] + ["buyer3@example.com"])  # at least once
+    assert set(OutboxMessage.objects.values_list("state", flat=True)) == {OutboxMessage.State.DONE}
+
+
 def test_b06_a_message_claimed_by_one_relay_is_not_taken_by_another(db, smtp_server, site_actor):
     _place(site_actor, email="anna@example.com")
     message = OutboxMessage.objects.get()
@@ -261,8 +299,11 @@ def test_b06_a_mail_about_a_purged_order_is_skipped_not_retried(db, smtp_server,
 def test_b06_a_stopping_relay_hands_back_the_messages_it_claimed_and_did_not_try(db, smtp_server, site_actor):
     _place_for_buyers(site_actor, 3)
 
-    def until_the_first_is_sent() -> bool:
-        return not OutboxMessage.objects.filter(state=OutboxMessage.State.DONE).exists()
+    asked = []
+
+    def until_the_first_is_sent() -> bool:  # asked before each message: the stop comes after the first
+        asked.append(True)
+        return len(asked) == 1
 
     assert outbox.deliver_due(keep_going=until_the_first_is_sent) == 1
 
