@@ -109,15 +109,12 @@ def _existing_intake(source: str, external_id: str, fingerprint: str) -> Order |
     return Order.objects.select_related("status", "customer").get(pk=found.pk)
 
 
-_SITE_STATUS = rows.Prepared(lambda: ShopSettings.objects.filter(pk=1).values_list("default_site_status_id"))
-
-
 def _intake_status(source: str) -> StatusDefinition:
-    """S6: a site order starts in the status the shop chose; any other in «pending approval»."""
-    code = rules.StatusCode.PENDING_APPROVAL
+    """S6: a site order starts in the status the shop chose (read with the settings, one query); any
+    other in «pending approval»."""
     if source == rules.OrderSource.SITE:
-        code = _SITE_STATUS.scalar() or ShopSettings.current().default_site_status_id
-    return StatusDefinition.named(code)
+        return ShopSettings.current().default_site_status
+    return StatusDefinition.named(rules.StatusCode.PENDING_APPROVAL)
 
 
 def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str, status: StatusDefinition) -> Placed:
