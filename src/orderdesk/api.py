@@ -66,8 +66,10 @@ class UnicodeJSONRenderer(BaseRenderer):
     media_type = "application/json"
     charset = "utf-8"
 
+    _ninja_default = staticmethod(NinjaJSONEncoder().default)
+
     def render(self, request: HttpRequest, data, *, response_status: int) -> bytes:
-        return pydantic_core.to_json(data, fallback=NinjaJSONEncoder().default)
+        return pydantic_core.to_json(data, fallback=self._ninja_default)
 
 
 def _has_nul(value) -> bool:

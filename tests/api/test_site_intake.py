@@ -1,13 +1,16 @@
 """S1, S5, B1 through the HTTP API: the site (and a manager) places orders; what comes back and
 what the back office sees at once; idempotency on the site's order id; field-level refusals."""
 
+import json
 import threading
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils.translation import gettext_lazy, override
 
+from orderdesk.api import UnicodeJSONRenderer
 from orderdesk.core.models import OutboxMessage
 from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
 from tests.conftest import JsonClient, committed_db, order_body
@@ -82,6 +85,13 @@ def test_s01_the_answer_writes_money_as_strings_cyrillic_as_it_is_and_instants_t
     assert answer["items"][0]["price"] == "150.50"
     assert datetime.fromisoformat(answer["created_at"]) == stored.created_at
     assert answer["status_name"] == stored.status.name()
+
+
+def test_s01_what_pydantic_core_cannot_write_is_written_as_ninjas_encoder_writes_it():
+    with override("ru"):
+        raw = UnicodeJSONRenderer().render(None, {"message": gettext_lazy("Not found."), "sum": Decimal("0.10")},
+                                           response_status=404)
+    assert json.loads(raw) == {"message": "Не найдено.", "sum": "0.10"}
 
 
 def test_s05_a_new_site_order_is_pending_approval(site):

@@ -70,17 +70,13 @@ class _Column:
     field: Field
     verbatim: type | None
     aware_datetimes: bool  # a DateTimeField that keeps what it is given (no auto_now)
+    plain: bool  # either of the above: its pre_save only reads the attribute, and None is written as None
 
     @classmethod
     def of(cls, field: Field) -> "_Column":
-        plain_datetime = _steps_of(field, DateTimeField) and not (field.auto_now or field.auto_now_add)
-        return cls(field, _verbatim_type(field, type(_connection().ops)), plain_datetime)
-
-    @property
-    def plain(self) -> bool:
-        """A field of the kinds above with Django's own steps: pre_save only reads the attribute,
-        and None is written as None."""
-        return self.verbatim is not None or self.aware_datetimes
+        verbatim = _verbatim_type(field, type(_connection().ops))
+        aware_datetimes = _steps_of(field, DateTimeField) and not (field.auto_now or field.auto_now_add)
+        return cls(field, verbatim, aware_datetimes, verbatim is not None or aware_datetimes)
 
     def adapted(self, value, connection):
         """`value` as the field's get_db_prep_save makes it."""
