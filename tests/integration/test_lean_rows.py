@@ -6,7 +6,9 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
+from django.db.transaction import TransactionManagementError
 from django.utils.translation import gettext_lazy
 
 from orderdesk.core import rows
@@ -21,9 +23,10 @@ def customer(db):
 
 def _order(customer, **extra) -> Order:
     moment = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=timezone.utc)
-    return Order(number="R-1", source="site", external_id="ext-1", customer=customer, customer_name="Анна",
-                 status_id="pending_approval", items_total=Decimal("1234.50"), total=Decimal("1534.50"),
-                 delivery_price=Decimal("300.00"), created_at=moment, updated_at=moment, **extra)
+    return Order(**{"number": "R-1", "source": "site", "external_id": "ext-1", "customer": customer,
+                    "customer_name": "Анна", "status_id": "pending_approval", "items_total": Decimal("1234.50"),
+                    "total": Decimal("1534.50"), "delivery_price": Decimal("300.00"), "created_at": moment,
+                    "updated_at": moment, **extra})
 
 
 def test_b07_an_inserted_row_reads_back_through_the_orm_field_by_field(customer):
@@ -110,6 +113,54 @@ def test_s01_an_order_of_more_items_than_one_statement_holds_is_written_in_sever
 
     assert list(order.items.values_list("position", "name", "amount").order_by("position")) == [
         (n, f"Товар {n}", Decimal(10 * n)) for n in range(1, 6)]
+
+
+def test_b07_a_lean_statement_runs_on_the_drivers_cursor_unless_something_watches_the_statements(customer):
+    """Unwatched, a statement skips Django's cursor wrapper; with an execute wrapper (or a debug
+    cursor), it takes Django's way and is seen."""
+    seen = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    rows.insert(_order(customer))
+    assert seen == []
+    with connection.execute_wrapper(watch):
+        rows.insert(_order(customer, number="R-2", external_id="ext-2"))
+    assert len(seen) == 1 and seen[0].startswith('INSERT INTO "orders_order"')
+
+
+def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_error(customer):
+    rows.insert(_order(customer))
+
+    with pytest.raises(IntegrityError), transaction.atomic():  # place_order's race with a twin relies on it
+        rows.insert(_order(customer, number="R-2"))
+
+
+def test_b07_a_transaction_marked_for_rollback_refuses_lean_statements(customer):
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        with pytest.raises(TransactionManagementError):
+            rows.execute("SELECT 1", [])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the statuses of the migrations stay
+def test_b07_a_lean_write_outside_a_transaction_passes_the_sqlite_writer_gate(monkeypatch):
+    if connection.vendor != "sqlite":
+        pytest.skip("the writer gate is SQLite's: PostgreSQL locks rows itself")
+    customer = Counterparty.objects.create(name="Анна")
+    order = rows.insert(_order(customer))
+    held = []
+    gate = type(connection.gate)
+    original = gate.acquire
+    monkeypatch.setattr(gate, "acquire", lambda self, timeout: held.append(timeout) or original(self, timeout))
+
+    assert rows.update(Order, order.pk, comment="позвонить") == 1
+    rows.execute('SELECT "comment" FROM "orders_order"', [])
+
+    assert len(held) == 1  # the write took the gate, the read did not
+    assert Order.objects.get(pk=order.pk).comment == "позвонить"
 
 
 def test_b09_a_live_key_is_found_by_its_hash_and_a_revoked_one_is_not(db, django_assert_num_queries):
