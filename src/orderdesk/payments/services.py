@@ -222,6 +222,13 @@ def _mark_posted(document: Document) -> None:
     rows.update(Document, document.pk, state=document.state, posted_at=document.posted_at)
 
 
+def _posted_document(order: Order, **fields) -> Document:
+    """The document of money taken now, written posted (its entry and receipts follow in the same
+    transaction): one INSERT, where a draft and its posting were two statements."""
+    return rows.insert(Document(number=_document_number(), order=order, state=Document.State.POSTED,
+                                posted_at=timezone.now(), **fields))
+
+
 def _post_money(actor: Actor, order: Order, document: Document, *, register_id: int | None,
                 settle_in_full: bool = False, mail_customer: bool = True, state: fiscal.OrderState | None = None,
                 desk: tuple[Register, Shift] | None = None) -> MoneyResult:
@@ -237,7 +244,8 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register_id: 
     change = (fiscal.Refund(document.amount, method) if is_refund
               else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
     written = _write_owed(actor, order, state, change, register_id, entry=entry, desk=desk)
-    _mark_posted(document)
+    if document.state == Document.State.DRAFT:
+        _mark_posted(document)
     before, after = refresh_payment_status(order)
     events.record(order, "payment.refunded" if is_refund else "payment.received", actor, {
         "amount": str(document.amount), "method": method, "document": document.number,
@@ -324,12 +332,12 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
     if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed  # a twin call with the same key finished while this one waited for the lock
     settle_in_full, state = _check_payment(order, amount, settle)
-    document = rows.insert(Document(
-        number=_document_number(), order=order, amount=amount, method=method, register=register,
+    document = _posted_document(
+        order, amount=amount, method=method, register=register,
         kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
         acquirer_payment_id=sbp.id if sbp else "",
-    ))
+    )
     result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full, state=state,
                          desk=(register, shift))
     if settle_in_full:
@@ -343,9 +351,9 @@ def record_online_payment(actor: Actor, order: Order, *, amount: Decimal, method
     """R11: money paid online becomes a posted non-cash receipt of the order, with the e-receipt the
     rules owe (an advance before hand-over, a credit payment after it). Runs in the caller's
     transaction, with the order locked by the caller."""
-    document = Document.objects.create(
-        number=_document_number(), kind=Document.Kind.NONCASH_RECEIPT, order=order, amount=amount, method=method,
-        payer_kind=order.customer.kind, created_by=actor.label, acquirer_payment_id=acquirer_payment_id,
+    document = _posted_document(
+        order, kind=Document.Kind.NONCASH_RECEIPT, amount=amount, method=method, payer_kind=order.customer.kind,
+        created_by=actor.label, acquirer_payment_id=acquirer_payment_id,
     )
     return _post_money(actor, order, document, register_id=None)
 
@@ -573,8 +581,8 @@ def quick_sale(actor: Actor, *, register_id: int, items, method: PayMethod, cust
 def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sbp) -> MoneyResult:
     register, _shift = cash_desk(register_id)
     order = orders.create_quick_order(actor, items, customer)
-    document = Document.objects.create(
-        number=_document_number(), order=order, amount=order.total, method=method, register=register,
+    document = _posted_document(
+        order, amount=order.total, method=method, register=register,
         kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
         payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
         acquirer_payment_id=sbp.id if sbp else "",
@@ -582,7 +590,6 @@ def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sb
     entry = PaymentEntry.objects.create(order=order, document=document, amount=order.total, method=method,
                                         payer_kind=order.customer.kind)
     written = _write_owed(actor, order, fiscal_state(order), fiscal.QuickSale(method), register.pk, entry=entry)
-    _mark_posted(document)
     refresh_payment_status(order)
     # The buyer stands at the desk: the receipt (paper, or the e-receipt of R2) is all he is sent.
     events.record(order, "payment.received", actor, {
