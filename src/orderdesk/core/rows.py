@@ -33,10 +33,10 @@ def _connection():
 
 
 def execute(sql: str, params, connection=None) -> tuple[list, int]:
-    """Run one statement in the caller's transaction on the driver's own cursor: its rows (none
-    for a statement that returns none) and its rowcount. Django's cursor wrapper costs 5 µs a
-    statement here (its context manager, thread check, execute wrappers and attribute
-    forwarding), a tenth of a lean INSERT; what it guarantees is kept: database errors come as
+    """Run one statement (in the caller's transaction, if there is one) on the driver's own
+    cursor: its rows (none for a statement that returns none) and its rowcount. Django's cursor
+    wrapper added 5 µs a statement here (its context manager, thread check, execute wrappers and
+    attribute forwarding: 8.3 µs against 3.3); what it guarantees is kept: database errors come as
     Django's, a transaction that needs a rollback refuses more statements, and on SQLite the
     backend's cursor still puts a write made outside a transaction through the writer gate.
     Where something watches the statements (a debug cursor that logs them, an execute wrapper
