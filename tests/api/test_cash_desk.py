@@ -287,6 +287,21 @@ def test_r03_every_cash_desk_payment_of_an_order_prints_an_advance_and_only_issu
     assert shop.statuses(order) == ("issued", "paid", "900.00")
 
 
+def test_s07_a_cash_desk_payment_and_a_quick_sale_each_leave_a_posted_receipt_document(shop):
+    order = shop.order()
+    cash = shop.paid(order, "300.00")["document"]
+    card = shop.paid(order, "200.00", "card")["document"]
+    sale = shop.cashier.post_json(QUICK_SALES, {"register_id": shop.desk, "items": SALE_ITEMS, "method": "cash"})
+    assert sale.status_code == 201, sale.content
+    sold = sale.json()["document"]
+
+    documents = [cash, card, sold]
+    assert [(d["kind"], d["state"], d["amount"], d["method"], d["register_id"]) for d in documents] == [
+        ("cash_receipt", "posted", "300.00", "cash", shop.desk), ("noncash_receipt", "posted", "200.00", "card", shop.desk),
+        ("cash_receipt", "posted", "300.00", "cash", shop.desk)]
+    assert all(d["posted_at"] for d in documents)
+
+
 def test_r03_an_sbp_advance_is_an_e_receipt_to_the_customers_e_mail_and_cash_is_printed(shop):
     order = shop.order(email="olga@example.org")
 

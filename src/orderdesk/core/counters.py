@@ -3,7 +3,6 @@
 from django.db import IntegrityError, transaction
 
 from orderdesk.core import rows
-
 from orderdesk.core.models import Counter
 
 

@@ -222,10 +222,13 @@ def _mark_posted(document: Document) -> None:
     rows.update(Document, document.pk, state=document.state, posted_at=document.posted_at)
 
 
-def _posted_document(order: Order, **fields) -> Document:
-    """The document of money taken now, written posted (its entry and receipts follow in the same
-    transaction): one INSERT, where a draft and its posting were two statements."""
-    return rows.insert(Document(number=_document_number(), order=order, state=Document.State.POSTED,
+def _posted_document(actor: Actor, order: Order, amount: Decimal, method: PayMethod, **fields) -> Document:
+    """S7: the document of money taken now, a cash receipt order for cash and a non-cash receipt for
+    anything else, paid by the order's customer. Written posted (its entry and receipts follow in
+    the same transaction): one INSERT, where a draft and its posting were two statements."""
+    kind = Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT
+    return rows.insert(Document(number=_document_number(), order=order, kind=kind, amount=amount, method=method,
+                                payer_kind=order.customer.kind, created_by=actor.label, state=Document.State.POSTED,
                                 posted_at=timezone.now(), **fields))
 
 
@@ -332,12 +335,8 @@ def _take_payment(actor, order_id, register_id, amount, method, settle, idempote
     if (replayed := replay(idempotency_key, order_id, amount)) is not None:
         return replayed  # a twin call with the same key finished while this one waited for the lock
     settle_in_full, state = _check_payment(order, amount, settle)
-    document = _posted_document(
-        order, amount=amount, method=method, register=register,
-        kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
-        payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
-        acquirer_payment_id=sbp.id if sbp else "",
-    )
+    document = _posted_document(actor, order, amount, method, register=register, idempotency_key=idempotency_key,
+                                acquirer_payment_id=sbp.id if sbp else "")
     result = _post_money(actor, order, document, register_id=register.pk, settle_in_full=settle_in_full, state=state,
                          desk=(register, shift))
     if settle_in_full:
@@ -351,10 +350,7 @@ def record_online_payment(actor: Actor, order: Order, *, amount: Decimal, method
     """R11: money paid online becomes a posted non-cash receipt of the order, with the e-receipt the
     rules owe (an advance before hand-over, a credit payment after it). Runs in the caller's
     transaction, with the order locked by the caller."""
-    document = _posted_document(
-        order, kind=Document.Kind.NONCASH_RECEIPT, amount=amount, method=method, payer_kind=order.customer.kind,
-        created_by=actor.label, acquirer_payment_id=acquirer_payment_id,
-    )
+    document = _posted_document(actor, order, amount, method, acquirer_payment_id=acquirer_payment_id)
     return _post_money(actor, order, document, register_id=None)
 
 
@@ -581,12 +577,8 @@ def quick_sale(actor: Actor, *, register_id: int, items, method: PayMethod, cust
 def _quick_sale(actor, register_id, items, method, customer, idempotency_key, sbp) -> MoneyResult:
     register, _shift = cash_desk(register_id)
     order = orders.create_quick_order(actor, items, customer)
-    document = _posted_document(
-        order, amount=order.total, method=method, register=register,
-        kind=Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT,
-        payer_kind=order.customer.kind, idempotency_key=idempotency_key, created_by=actor.label,
-        acquirer_payment_id=sbp.id if sbp else "",
-    )
+    document = _posted_document(actor, order, order.total, method, register=register, idempotency_key=idempotency_key,
+                                acquirer_payment_id=sbp.id if sbp else "")
     entry = PaymentEntry.objects.create(order=order, document=document, amount=order.total, method=method,
                                         payer_kind=order.customer.kind)
     written = _write_owed(actor, order, fiscal_state(order), fiscal.QuickSale(method), register.pk, entry=entry)
