@@ -48,7 +48,7 @@ def summary(order: Order) -> dict:
 def card(order: Order, items: list | None = None) -> dict:
     return {
         **summary(order),
-        "customer": order.customer, "items": order.items.all() if items is None else items,
+        "customer": order.customer, "items": services.items_of(order) if items is None else items,
         "items_total": order.items_total,
         "delivery_price": order.delivery_price, "delivery_method": order.delivery_method,
         "delivery_address": order.delivery_address, "comment": order.comment, "currency": order.currency,
