@@ -72,6 +72,13 @@ class UnicodeJSONRenderer(BaseRenderer):
         return pydantic_core.to_json(data, fallback=self._ninja_default)
 
 
+def _may_hold_nul(body: bytes) -> bool:
+    """Whether a JSON text could decode to a string holding NUL: in UTF-8 only as the escape
+    \\u0000 (a raw control character is refused by the parser), and any UTF-16 or UTF-32 text
+    has NUL bytes. A scan of the bytes spares walking every string of an order (30 µs)."""
+    return b"\\u0000" in body or b"\x00" in body
+
+
 def _has_nul(value) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -88,7 +95,7 @@ class JsonParser(Parser):
 
     def parse_body(self, request: HttpRequest):
         data = super().parse_body(request)
-        if _has_nul(data):
+        if _may_hold_nul(request.body) and _has_nul(data):
             raise ValueError("NUL character in the request body")
         return data
 

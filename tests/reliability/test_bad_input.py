@@ -9,6 +9,7 @@ as a plain element and resolves nothing) and change nothing, in the newer and th
 
 import functools
 import io
+import json
 import struct
 import zipfile
 from contextlib import contextmanager
@@ -150,12 +151,18 @@ def test_b09_the_generated_requests_are_made_as_the_signed_in_customer_and_as_th
 # ---- what schemathesis found, pinned ----
 
 
-def test_b09_a_nul_character_in_a_json_body_is_a_malformed_body_not_a_500(client_as, registers):
+@pytest.mark.parametrize("name, encoded", [
+    ("Касса\x00 2", lambda body: json.dumps(body).encode()),
+    ("Касса\x00 2", lambda body: json.dumps(body, ensure_ascii=False).encode()),
+    ("Касса\x00 2", lambda body: json.dumps(body, ensure_ascii=False).encode("utf-16")),
+    ("Касса 2", lambda body: json.dumps({**body, "\x00": 1}, ensure_ascii=False).encode()),  # in a key
+], ids=["escaped", "utf-8", "utf-16", "key"])
+def test_b09_a_nul_character_in_a_json_body_is_a_malformed_body_not_a_500(client_as, registers, name, encoded):
     admin = client_as(Role.ADMINISTRATOR)
-    body = {"name": "Касса\x00 2", "company_inn": "7707083893", "company_email": "shop@example.com",
+    body = {"name": name, "company_inn": "7707083893", "company_email": "shop@example.com",
             "payment_address": "Москва"}
 
-    response = admin.post_json("/api/v1/registers", body)
+    response = admin.post("/api/v1/registers", encoded(body), content_type="application/json")
 
     assert (response.status_code, response.json()["code"]) == (400, "malformed_body")
     assert Register.objects.count() == 2  # the fixture's two, nothing more
