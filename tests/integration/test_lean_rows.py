@@ -1,7 +1,8 @@
 """B7/S1: the lean INSERTs and look-ups of the hot paths (orderdesk/core/rows.py) write and read
 exactly what the ORM would."""
 
-from datetime import datetime, timedelta, timezone
+import uuid
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -21,16 +22,17 @@ def customer(db):
     return Counterparty.objects.create(name="Анна", email="anna@example.com")
 
 
-def _order(customer, **extra) -> Order:
+def _order(customer, **extra) -> dict:
+    """An order's fields, for rows.insert(Order, ...)."""
     moment = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=timezone.utc)
-    return Order(**{"number": "R-1", "source": "site", "external_id": "ext-1", "customer": customer,
-                    "customer_name": "Анна", "status_id": "pending_approval", "items_total": Decimal("1234.50"),
-                    "total": Decimal("1534.50"), "delivery_price": Decimal("300.00"), "created_at": moment,
-                    "updated_at": moment, **extra})
+    return {"number": "R-1", "source": "site", "external_id": "ext-1", "customer": customer,
+            "customer_name": "Анна", "status_id": "pending_approval", "items_total": Decimal("1234.50"),
+            "total": Decimal("1534.50"), "delivery_price": Decimal("300.00"), "created_at": moment,
+            "updated_at": moment, **extra}
 
 
 def test_b07_an_inserted_row_reads_back_through_the_orm_field_by_field(customer):
-    written = rows.insert(_order(customer, comment="позвонить заранее"))
+    written = rows.insert(Order, **_order(customer, comment="позвонить заранее"))
     read = Order.objects.get(pk=written.pk)
 
     for field in Order._meta.concrete_fields:
@@ -80,18 +82,88 @@ def test_b07_every_field_of_every_model_is_written_as_the_orm_writes_it(db):
     assert checked > 1000
 
 
+def _sample(field, by_object: bool):
+    """A value of the field's kind; a relation's as the related object or as its key."""
+    if field.is_relation:
+        key = _sample(field.target_field, False)
+        return field.related_model(**{field.target_field.attname: key}) if by_object else key
+    kind = field.get_internal_type()
+    samples = {"DecimalField": Decimal("12.50"), "BooleanField": True, "JSONField": {"a": [1, "б"]},
+               "DateTimeField": datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc), "UUIDField": uuid.UUID(int=7),
+               "DateField": date(2026, 11, 23), "BinaryField": b"\x00\x01"}
+    if kind in samples:
+        return samples[kind]
+    return 11 if "Integer" in kind or "AutoField" in kind else "значение"
+
+
+def _as_made(obj) -> tuple:
+    """Everything Model.__init__ leaves on an instance, in its order; a value from a callable
+    default (now(), a new dict) by its type alone."""
+    fresh = {f.attname for f in obj._meta.concrete_fields if f.has_default() and callable(f.default)}
+    fields = [(name, type(value) if name in fresh else value) for name, value in obj.__dict__.items() if name != "_state"]
+    return fields, obj._state.db, obj._state.adding, dict(obj._state.fields_cache)
+
+
+@pytest.mark.parametrize("given", ["nothing", "every field", "relations as objects"])
+def test_b07_a_new_instance_is_what_the_models_init_makes_for_every_model(given):
+    checked = 0
+    for model in apps.get_models():
+        if not model.__module__.startswith("orderdesk."):
+            continue
+        fields = [f for f in model._meta.concrete_fields if given != "nothing"]
+
+        def values():  # anew for each instance: a related object's state is changed by the assignment
+            by_object = given == "relations as objects"
+            return {f.name if f.is_relation and by_object else f.attname: _sample(f, by_object) for f in fields}
+
+        assert _as_made(rows.new(model, **values())) == _as_made(model(**values())), model.__name__
+        checked += 1
+    assert checked >= 20
+
+
+def test_b07_the_hot_paths_models_are_made_without_their_init():
+    from orderdesk.core.models import OutboxMessage
+    from orderdesk.fiscal.models import Receipt, ReceiptLine
+    from orderdesk.orders.models import CustomerNotification
+    from orderdesk.payments.models import Document, PaymentEntry
+
+    for model in (Counterparty, Order, OrderItem, OrderEvent, CustomerNotification, OutboxMessage, Receipt,
+                  ReceiptLine, Document, PaymentEntry):
+        assert rows._init_fields(model) is not None, model.__name__
+
+
+def test_b07_a_new_instance_is_left_to_the_models_init_for_what_it_alone_does(customer):
+    from django.db.models.signals import post_init
+
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance.number)
+
+    post_init.connect(listener, sender=Order)
+    try:
+        rows.new(Order, number="R-7")
+    finally:
+        post_init.disconnect(listener, sender=Order)
+    assert seen == ["R-7"]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        rows.new(Order, numbr="R-7")
+    both = rows.new(Order, customer=customer, customer_id=customer.pk + 1)  # as __init__: the key given last wins
+    assert both.customer_id == Order(customer=customer, customer_id=customer.pk + 1).customer_id
+
+
 def test_b07_an_event_payload_is_stored_as_json_and_reads_back_as_the_same_dict(customer):
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     payload = {"total": "1534.50", "state": {"status": "pending_approval"}, "names": ["Чайник", None, 2]}
 
-    event = rows.insert(OrderEvent(order=order, order_number=order.number, code="order.created",
-                                   actor_label="site:test", actor_role="site", payload=payload))
+    event = rows.insert(OrderEvent, order=order, order_number=order.number, code="order.created",
+                        actor_label="site:test", actor_role="site", payload=payload)
 
     assert OrderEvent.objects.get(pk=event.pk).payload == payload
 
 
 def test_s01_many_items_are_written_in_one_statement_in_their_order(customer, django_assert_num_queries):
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     items = [OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal("1.500"), price=Decimal("10.00"),
                        amount=Decimal("15.00"), vat_rate="22") for n in range(1, 6)]
 
@@ -104,7 +176,7 @@ def test_s01_many_items_are_written_in_one_statement_in_their_order(customer, dj
 def test_s01_an_order_of_more_items_than_one_statement_holds_is_written_in_several(
         customer, django_assert_num_queries, monkeypatch):
     monkeypatch.setattr(rows, "ROWS_PER_INSERT", 2)
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     items = [OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal(n), price=Decimal("10.00"),
                        amount=Decimal(10 * n), vat_rate="22") for n in range(1, 6)]
 
@@ -124,18 +196,18 @@ def test_b07_a_lean_statement_runs_on_the_drivers_cursor_unless_something_watche
         seen.append(sql)
         return execute(sql, params, many, context)
 
-    rows.insert(_order(customer))
+    rows.insert(Order, **_order(customer))
     assert seen == []
     with connection.execute_wrapper(watch):
-        rows.insert(_order(customer, number="R-2", external_id="ext-2"))
+        rows.insert(Order, **_order(customer, number="R-2", external_id="ext-2"))
     assert len(seen) == 1 and seen[0].startswith('INSERT INTO "orders_order"')
 
 
 def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_error(customer):
-    rows.insert(_order(customer))
+    rows.insert(Order, **_order(customer))
 
     with pytest.raises(IntegrityError), transaction.atomic():  # place_order's race with a twin relies on it
-        rows.insert(_order(customer, number="R-2"))
+        rows.insert(Order, **_order(customer, number="R-2"))
 
 
 def test_b07_a_transaction_marked_for_rollback_refuses_lean_statements(customer):
@@ -150,7 +222,7 @@ def test_b07_a_lean_write_outside_a_transaction_passes_the_sqlite_writer_gate(mo
     if connection.vendor != "sqlite":
         pytest.skip("the writer gate is SQLite's: PostgreSQL locks rows itself")
     customer = Counterparty.objects.create(name="Анна")
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     held = []
     gate = type(connection.gate)
     original = gate.acquire
@@ -177,9 +249,8 @@ def test_b09_a_live_key_is_found_by_its_hash_and_a_revoked_one_is_not(db, django
 
 
 def test_b07_a_lean_update_changes_only_the_named_columns_of_that_row(customer):
-    other = _order(customer)
-    other.number, other.external_id = "R-2", "ext-2"
-    first, second = rows.insert(_order(customer)), rows.insert(other)
+    first = rows.insert(Order, **_order(customer))
+    second = rows.insert(Order, **_order(customer, number="R-2", external_id="ext-2"))
     moment = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
     changed = rows.update(Order, first.pk, total=Decimal("99.90"), updated_at=moment, comment="")
@@ -198,10 +269,8 @@ ORDER_WITH_PARTIES = rows.Prepared(lambda number: Order.objects.select_related("
 
 
 def _two_orders(customer):
-    first = rows.insert(_order(customer, comment="первый"))
-    other = _order(customer)
-    other.number, other.external_id, other.total = "R-2", "ext-2", Decimal("0.10")
-    return first, rows.insert(other)
+    first = rows.insert(Order, **_order(customer, comment="первый"))
+    return first, rows.insert(Order, **_order(customer, number="R-2", external_id="ext-2", total=Decimal("0.10")))
 
 
 def test_b07_a_prepared_read_makes_the_instances_the_orm_makes_with_their_select_related_objects(customer):
@@ -300,7 +369,7 @@ def test_b07_a_prepared_locking_read_outside_a_transaction_is_refused(customer):
     from django.db import transaction
 
     locking = rows.Prepared(lambda order_id: Order.objects.select_for_update().filter(pk=order_id), order_id=int)
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     with transaction.atomic():
         assert [o.pk for o in locking.all(order_id=order.pk)] == [order.pk]
     with pytest.raises(transaction.TransactionManagementError):
@@ -314,7 +383,7 @@ def test_b07_a_lock_alone_runs_its_statement_only_where_rows_can_be_locked(custo
 
     locking = rows.Prepared(lambda order_id: Order.objects.select_for_update(no_key=True).filter(pk=order_id)
                             .values_list("pk"), order_id=int)
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     with transaction.atomic(), CaptureQueriesContext(connection) as ran:
         locking.lock(order_id=order.pk)
     statements = [q["sql"] for q in ran.captured_queries if "orders_order" in q["sql"]]
@@ -327,7 +396,7 @@ def test_b07_a_lock_alone_runs_its_statement_only_where_rows_can_be_locked(custo
 
 
 def test_b07_related_objects_come_from_the_prefetch_when_there_is_one(customer, django_assert_num_queries):
-    order = rows.insert(_order(customer))
+    order = rows.insert(Order, **_order(customer))
     rows.insert_many([OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal("2"),
                                 price=Decimal("5.00"), amount=Decimal("10.00"), vat_rate="22") for n in (2, 1)])
     items = rows.Prepared(lambda order_id: OrderItem.objects.filter(order_id=order_id), order_id=int)

@@ -238,9 +238,9 @@ def test_s02_the_search_index_follows_every_write_to_an_order(manager_actor, pla
     buyer = Counterparty.objects.create(name="Ольга", email="olga@example.com")
     moment = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(moment)
-    raw = rows.insert(Order(number="R-1", source="manager", customer=buyer, customer_name="Ольга Волкова",
-                            status_id="pending_approval", created_at=moment, updated_at=moment,
-                            search_text=rules.search_text("R-1", "Ольга Волкова", "olga@example.com")))
+    raw = rows.insert(Order, number="R-1", source="manager", customer=buyer, customer_name="Ольга Волкова",
+                      status_id="pending_approval", created_at=moment, updated_at=moment,
+                      search_text=rules.search_text("R-1", "Ольга Волкова", "olga@example.com"))
     with connection.cursor() as cursor:  # as bench/run.py loads a shop's orders
         cursor.executemany(
             "INSERT INTO orders_order (number, source, intake_fingerprint, customer_name, customer_email, "

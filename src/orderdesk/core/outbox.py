@@ -69,7 +69,7 @@ def rows_named_in_payload(queryset: QuerySet, key: str) -> Load:
 
 
 def post(topic: str, payload: dict) -> OutboxMessage:
-    return rows.insert(OutboxMessage(topic=topic, payload=payload))
+    return rows.insert(OutboxMessage, topic=topic, payload=payload)
 
 
 def retry_delay(attempts: int) -> timedelta:

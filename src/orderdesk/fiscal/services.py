@@ -108,8 +108,8 @@ def write_receipts(
     """Persist what the rules composed, in the caller's transaction; the worker's relay finds them."""
     written = []
     for draft in drafts:
-        receipt = rows.insert(Receipt(
-            uuid=str(uuidlib.uuid4()), order=order, entry=entry, register=register, shift=shift,
+        receipt = rows.insert(
+            Receipt, uuid=str(uuidlib.uuid4()), order=order, entry=entry, register=register, shift=shift,
             purpose=draft.purpose, settlement=draft.settlement, total=draft.total,
             cash=draft.payments.get(PaymentForm.CASH, rules.ZERO),
             electronic=draft.payments.get(PaymentForm.ELECTRONIC, rules.ZERO),
@@ -118,11 +118,11 @@ def write_receipts(
             taxation=register.taxation, electronically=electronically,
             buyer_contact=buyer.contact if electronically else "", buyer_name=buyer.name, buyer_inn=buyer.inn,
             cashier=cashier,
-        ))
+        )
         rows.insert_many([
-            ReceiptLine(receipt=receipt, position=n, name=line.name, quantity=line.quantity, price=line.price,
-                        amount=line.amount, payment_method=line.payment_method, subject=line.subject, vat=line.vat,
-                        vat_amount=line.vat_amount, measure=line.measure)
+            rows.new(ReceiptLine, receipt=receipt, position=n, name=line.name, quantity=line.quantity,
+                     price=line.price, amount=line.amount, payment_method=line.payment_method, subject=line.subject,
+                     vat=line.vat, vat_amount=line.vat_amount, measure=line.measure)
             for n, line in enumerate(draft.lines, start=1)
         ])
         written.append(receipt)

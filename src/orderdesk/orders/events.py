@@ -22,7 +22,8 @@ def record(order: Order, code: str, actor: Actor, payload: dict | None = None, *
     """Append an event in the caller's transaction; a customer-visible one also queues the
     personal-account notification and the e-mail, so none of them can exist without the others.
     `mail_customer=False` where another mail carries the news (an e-receipt is its own letter)."""
-    event = rows.insert(OrderEvent(
+    event = rows.insert(
+        OrderEvent,
         order=order,
         order_number=order.number,
         code=code,
@@ -31,9 +32,9 @@ def record(order: Order, code: str, actor: Actor, payload: dict | None = None, *
         user_id=actor.user_id,
         api_key_id=actor.api_key_id,
         payload={**(payload or {}), "state": state_of(order)},
-    ))
+    )
     if code in CUSTOMER_VISIBLE:
-        rows.insert(CustomerNotification(counterparty_id=order.customer_id, order=order, event=event))
+        rows.insert(CustomerNotification, counterparty_id=order.customer_id, order=order, event=event)
         if mail_customer:
             outbox.post(CUSTOMER_EMAIL_TOPIC, {"event_id": event.pk})
     return event

@@ -50,18 +50,18 @@ def _find_or_create_counterparty(data: CustomerIn) -> Counterparty:
     counterparty = _COUNTERPARTY_BY[field].first(value=getattr(data, field))
     if counterparty is None:
         account = _CUSTOMER_ACCOUNT.scalar(email=data.email) if data.email else None
-        counterparty = rows.insert(Counterparty(
-            kind=data.kind, name=data.name, email=data.email or "", phone=data.phone or "", inn=data.inn or "",
-            language=data.language, user_id=account,
-        ))
+        counterparty = rows.insert(
+            Counterparty, kind=data.kind, name=data.name, email=data.email or "", phone=data.phone or "",
+            inn=data.inn or "", language=data.language, user_id=account,
+        )
     return counterparty
 
 
 def _item_rows(order: Order, items: list[ItemIn]) -> list[OrderItem]:
     return [
-        OrderItem(
-            order=order, position=position, sku=item.sku, name=item.name, unit=item.unit, quantity=item.quantity,
-            price=item.price, discount=item.discount, vat_rate=item.vat_rate, kind=item.kind,
+        rows.new(
+            OrderItem, order=order, position=position, sku=item.sku, name=item.name, unit=item.unit,
+            quantity=item.quantity, price=item.price, discount=item.discount, vat_rate=item.vat_rate, kind=item.kind,
             amount=rules.line_amount(rules.Line(item.quantity, item.price, item.discount)),
         )
         for position, item in enumerate(items, start=1)
@@ -122,15 +122,15 @@ def _create_order(actor: Actor, data: OrderIn, source: str, fingerprint: str, st
     totals = _totals(data.items, data.delivery.price)
     now = timezone.now()
     number = next_order_number()
-    order = rows.insert(Order(
-        number=number, source=source, external_id=data.external_id, intake_fingerprint=fingerprint,
+    order = rows.insert(
+        Order, number=number, source=source, external_id=data.external_id, intake_fingerprint=fingerprint,
         customer=customer, customer_name=data.customer.name, customer_email=data.customer.email or "",
         customer_phone=data.customer.phone or "",
         search_text=rules.search_text(number, data.customer.name, data.customer.email or "", data.customer.phone or ""),
         status=status, items_total=totals.items_total, status_changed_at=now,
         delivery_price=totals.delivery_price, total=totals.total, delivery_method=data.delivery.method,
         delivery_address=data.delivery.address, comment=data.comment, created_at=now, updated_at=now,
-    ))
+    )
     items = rows.insert_many(_item_rows(order, data.items))
     events.record(order, "order.created", actor, {
         "source": source, "status": status.code, "total": str(totals.total), "items": len(data.items),

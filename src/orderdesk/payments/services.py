@@ -227,9 +227,9 @@ def _posted_document(actor: Actor, order: Order, amount: Decimal, method: PayMet
     anything else, paid by the order's customer. Written posted (its entry and receipts follow in
     the same transaction): one INSERT, where a draft and its posting were two statements."""
     kind = Document.Kind.CASH_RECEIPT if method == PayMethod.CASH else Document.Kind.NONCASH_RECEIPT
-    return rows.insert(Document(number=_document_number(), order=order, kind=kind, amount=amount, method=method,
-                                payer_kind=order.customer.kind, created_by=actor.label, state=Document.State.POSTED,
-                                posted_at=timezone.now(), **fields))
+    return rows.insert(Document, number=_document_number(), order=order, kind=kind, amount=amount, method=method,
+                       payer_kind=order.customer.kind, created_by=actor.label, state=Document.State.POSTED,
+                       posted_at=timezone.now(), **fields)
 
 
 def _post_money(actor: Actor, order: Order, document: Document, *, register_id: int | None,
@@ -240,10 +240,10 @@ def _post_money(actor: Actor, order: Order, document: Document, *, register_id: 
     method, payer = PayMethod(document.method), PayerKind(document.payer_kind)
     state = replace(state or fiscal_state(order), payer=payer)  # B5 asks who paid this money, not who ordered
     is_refund = document.kind == Document.Kind.REFUND
-    entry = rows.insert(PaymentEntry(
-        order=order, document=document, is_refund=is_refund, amount=document.amount, method=method,
+    entry = rows.insert(
+        PaymentEntry, order=order, document=document, is_refund=is_refund, amount=document.amount, method=method,
         payer_kind=payer, receipt_owed=fiscal.receipt_required(method, payer),
-    ))
+    )
     change = (fiscal.Refund(document.amount, method) if is_refund
               else fiscal.Payment(document.amount, method, settle_in_full=settle_in_full))
     written = _write_owed(actor, order, state, change, register_id, entry=entry, desk=desk)

@@ -56,11 +56,11 @@ class EmulatorDriver:
             with transaction.atomic():
                 fd_number = _LAST_FD.scalar(0, register_id=register_id) + 1
                 sign = int(hashlib.sha256(f"{self.fn_number}:{fd_number}:{doc.uuid}".encode()).hexdigest(), 16) % 10**10
-                row = rows.insert(EmulatorJournal(
-                    register=self.register_row, uuid=doc.uuid, fd_number=fd_number, fiscal_sign=f"{sign:010d}",
+                row = rows.insert(
+                    EmulatorJournal, register=self.register_row, uuid=doc.uuid, fd_number=fd_number, fiscal_sign=f"{sign:010d}",
                     shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
                     registered_at=timezone.now(),
-                ))
+                )
         except IntegrityError:  # the same document registered by a twin call just now
             if (twin := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is None:
                 raise  # not a twin: another document took the number first; the relay tries again
