@@ -17,8 +17,8 @@ from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import (AutoField, BooleanField, CharField, DateTimeField, DecimalField, Field, ForeignKey,
-                              IntegerField, Model, TextField)
+from django.db.models import (NOT_PROVIDED, AutoField, BooleanField, CharField, DateTimeField, DecimalField, Field,
+                              ForeignKey, IntegerField, Model, TextField)
 from django.db.models.base import DEFERRED, ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
@@ -132,45 +132,57 @@ def _values(obj: Model, connection) -> list:
             for column in _statement(type(obj))[2]]
 
 
+@dataclass(frozen=True)
+class _Blank:
+    """A new instance's __dict__ as Model.__init__ fills it before it is given anything."""
+    defaults: dict  # every field's attname, in field order, with its default (a placeholder if fresh)
+    fresh: tuple[Field, ...]  # the fields whose default is made anew each time (a callable, a database default)
+    names: frozenset[str]  # what Model.__init__ takes: every attname, and a relation's name
+    relations: dict[str, Field]  # the relations, by name
+
+
+def _fresh_default(field: Field) -> bool:
+    return (field.has_default() and callable(field.default)) or field.db_default is not NOT_PROVIDED
+
+
 @cache
-def _init_fields(model: type[Model]) -> tuple[tuple[Field, ...], frozenset[str]] | None:
-    """The fields Model.__init__ sets, in its order, and the names it takes for them (a relation's
-    attname and its name); None for a model `new` must leave to Model.__init__."""
+def _blank(model: type[Model]) -> _Blank | None:
+    """None for a model `new` must leave to Model.__init__."""
     if not plainly_made(model):
         return None
-    fields = tuple(f for f in model._meta.fields if f.column is not None and not f.generated)
-    return fields, frozenset({f.attname for f in fields} | {f.name for f in fields if f.is_relation})
-
-
-_ABSENT = object()
+    fields = [f for f in model._meta.fields if f.column is not None and not f.generated]
+    fresh = tuple(f for f in fields if _fresh_default(f))
+    relations = {f.name: f for f in fields if f.is_relation}
+    return _Blank({f.attname: None if f in fresh else f.get_default() for f in fields}, fresh,
+                  frozenset({f.attname for f in fields} | relations.keys()), relations)
 
 
 def new(model: type[Model], **values) -> Model:
-    """`model(**values)`, made by filling the instance's __dict__ as Model.__init__ does: 1 µs
+    """`model(**values)`, made by filling the instance's __dict__ as Model.__init__ does: 3.5 µs
     against 7 for an order item, whose instances a payment or an intake makes a dozen of. A
     relation given as an object still goes through its descriptor (the object cached, its key
     copied, the routers asked). Anything else Model.__init__ would do more with goes to it: a model
     `plainly_made` refuses, listeners of the init signals, a name that is not a field (a property,
-    a mistake) or a relation given both ways."""
-    known = _init_fields(model)
-    if (known is None or not values.keys() <= known[1]
+    a mistake), a relation given both ways, a deferred value."""
+    blank = _blank(model)
+    if (blank is None or not values.keys() <= blank.names
             or pre_init.has_listeners(model) or post_init.has_listeners(model)):
         return model(**values)
     obj = model.__new__(model)
     obj._state = ModelState()
     attrs = obj.__dict__
-    for field in known[0]:
-        if field.is_relation and field.name in values:
-            if field.attname in values:
-                return model(**values)
-            if (related := values[field.name]) is not DEFERRED:
-                setattr(obj, field.name, related)
-            continue
-        value = values.get(field.attname, _ABSENT)
-        if value is _ABSENT:
+    attrs.update(blank.defaults)
+    for field in blank.fresh:
+        if field.attname not in values and field.name not in values:
             attrs[field.attname] = field.get_default()
-        elif value is not DEFERRED:
-            attrs[field.attname] = value
+    for name, value in values.items():
+        relation = blank.relations.get(name)
+        if value is DEFERRED or relation is not None and relation.attname in values:
+            return model(**values)
+        if relation is None:
+            attrs[name] = value
+        else:
+            setattr(obj, name, value)
     return obj
 
 
