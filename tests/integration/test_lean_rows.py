@@ -337,6 +337,30 @@ def test_b07_a_prepared_read_is_compiled_once_per_connection(customer, django_as
             assert ledger.values(order_id=second.pk) == [("R-2", Decimal("0.10"))]
 
 
+ORDERS_BY_ID = rows.PreparedIn(lambda ids, source: Order.objects.select_related("customer")
+                                .filter(pk__in=ids, source=source).order_by("-pk"), source=str)
+
+
+def test_b07_a_read_by_a_list_of_ids_gives_what_the_orm_gives_prepared_once_for_each_count(customer, monkeypatch):
+    from unittest import mock
+
+    from django.db.models.sql.compiler import SQLCompiler
+
+    first, second = _two_orders(customer)
+    third = rows.insert(Order, **_order(customer, number="R-3", external_id="ext-3"))
+    rows.update(Order, second.pk, source="manager")
+    orm = Order.objects.select_related("customer").filter(pk__in=[first.pk, third.pk], source="site").order_by("-pk")
+
+    found = ORDERS_BY_ID.all([first.pk, third.pk, first.pk, 10**6], source="site")  # an id twice, one of no order
+
+    assert [(o.pk, o.number, o.customer.name) for o in found] == [(o.pk, o.number, o.customer.name) for o in orm]
+    assert ORDERS_BY_ID.by_pk([second.pk], source="site") == {} and ORDERS_BY_ID.all([], source="site") == []
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
+        assert [o.number for o in ORDERS_BY_ID.all([second.pk, third.pk, first.pk], source="site")] == ["R-3", "R-1"]
+    monkeypatch.setattr(ORDERS_BY_ID, "MAX_IDS", 2)  # beyond it, the ORM's own query
+    assert ORDERS_BY_ID.by_pk([first.pk, second.pk, third.pk], source="site").keys() == {first.pk, third.pk}
+
+
 def test_b07_a_prepared_read_takes_an_integer_beyond_any_id_as_no_row_as_the_orm_does(customer):
     by_id = rows.Prepared(lambda order_id: Order.objects.filter(pk=order_id), order_id=int)
     assert by_id.all(order_id=10**30) == [] == list(Order.objects.filter(pk=10**30))

@@ -13,7 +13,8 @@ query or two: per message, the ORM's look-ups cost more than the sending itself.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 from itertools import groupby
 from typing import Any
 
@@ -77,22 +78,29 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), settings.OUTBOX_RETRY_MAX_SECONDS))
 
 
+def _claimable(ids: list[int], now) -> QuerySet:
+    pending = OutboxMessage.objects.filter(pk__in=ids, state=OutboxMessage.State.PENDING, next_attempt_at__lte=now)
+    if connection.features.has_select_for_update_skip_locked:
+        pending = pending.select_for_update(skip_locked=True)
+    return pending.order_by("pk")
+
+
+_CLAIMABLE = rows.PreparedIn(_claimable, now=datetime)
+
+
 def _claim(due: list[int]) -> list[OutboxMessage]:
-    """Take the messages among `due` that are still pending and due; the others went to another relay."""
+    """Take the messages among `due` that are still pending and due; the others went to another
+    relay. Each is marked with its own UPDATE, its attempts counted from the row just read under
+    the lock: for the few messages a poll finds, cheaper than compiling one UPDATE for them all."""
     if not due:
         return []
     now = timezone.now()
+    until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():
-        pending = OutboxMessage.objects.filter(pk__in=due, state=OutboxMessage.State.PENDING, next_attempt_at__lte=now)
-        if connection.features.has_select_for_update_skip_locked:
-            pending = pending.select_for_update(skip_locked=True)
-        messages = list(pending.order_by("pk"))
-        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
-            state=OutboxMessage.State.SENDING, attempts=F("attempts") + 1,
-            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
-        )
-    for message in messages:
-        message.state, message.attempts = OutboxMessage.State.SENDING, message.attempts + 1
+        messages = _CLAIMABLE.all(due, now=now)
+        for message in messages:
+            message.state, message.attempts, message.claimed_until = OutboxMessage.State.SENDING, message.attempts + 1, until
+            rows.update(OutboxMessage, message.pk, state=message.state, attempts=message.attempts, claimed_until=until)
     return messages
 
 
@@ -188,9 +196,15 @@ def deliver_due(limit: int = RELAY_BATCH, keep_going: KeepGoing = lambda: True) 
     """One pass of the relay: deliver up to `limit` due messages, oldest first; how many were tried.
     Looking costs no write lock: the claim is taken only when something is due. Once `keep_going`
     says no, the messages claimed but not yet tried are handed back."""
-    due = list(OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now())
-               .order_by("pk").values_list("pk", flat=True)[:limit])
+    due = [pk for (pk,) in _due(limit).values(now=timezone.now())]
     return len(_send_all(_claim(due), keep_going))
+
+
+@cache
+def _due(limit: int) -> rows.Prepared:
+    """The ids of the oldest due messages, up to `limit`."""
+    return rows.Prepared(lambda now: OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=now)
+                         .order_by("pk").values_list("pk")[:limit], now=datetime)
 
 
 def sweep() -> int:

@@ -200,10 +200,9 @@ def _claim_due(register_id: int) -> list[Receipt]:
     until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():
         claimed = list(takewhile(lambda receipt: _claimable(receipt, now), _WAITING.all(register_id=register_id)))
-        Receipt.objects.filter(pk__in=[r.pk for r in claimed]).update(
-            state=Receipt.State.REGISTERING, attempts=F("attempts") + 1, claimed_until=until)
         for receipt in claimed:
             receipt.state, receipt.attempts, receipt.claimed_until = Receipt.State.REGISTERING, receipt.attempts + 1, until
+            rows.update(Receipt, receipt.pk, state=receipt.state, attempts=receipt.attempts, claimed_until=until)
             rows.attach(receipt, "lines", _LINES_OF.all(receipt_id=receipt.pk))
     return claimed
 

@@ -9,7 +9,7 @@ from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from orderdesk.core import outbox
+from orderdesk.core import outbox, rows
 from orderdesk.core.models import OutboxMessage
 from orderdesk.orders.events import CUSTOMER_EMAIL_TOPIC
 from orderdesk.orders.models import Order, OrderEvent, StatusDefinition
@@ -85,11 +85,15 @@ def describe(event: OrderEvent, status_name: StatusName = StatusDefinition.name_
 Mailing = tuple[OrderEvent, Order | None, StatusName]
 
 
+_EVENTS = rows.PreparedIn(lambda ids: OrderEvent.objects.filter(pk__in=ids))
+_ORDERS_WITH_CUSTOMERS = rows.PreparedIn(lambda ids: Order.objects.select_related("customer").filter(pk__in=ids))
+
+
 def _mailings(messages: list[OutboxMessage]) -> dict[int, Mailing]:
     """Each message's event and its order (None once purged: the event outlives it), in two queries,
     and one status look-up for the batch."""
-    events = OrderEvent.objects.in_bulk([m.payload["event_id"] for m in messages])
-    orders = Order.objects.select_related("customer").in_bulk({event.order_id for event in events.values()})
+    events = _EVENTS.by_pk([m.payload["event_id"] for m in messages])
+    orders = _ORDERS_WITH_CUSTOMERS.by_pk({event.order_id for event in events.values()})
     status_name = StatusDefinition.name_lookup()
     return {m.pk: (event, orders.get(event.order_id), status_name) for m in messages
             if (event := events.get(m.payload["event_id"])) is not None}
