@@ -75,7 +75,7 @@ class Receipt(models.Model):
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="receipts")
     entry = models.ForeignKey("payments.PaymentEntry", on_delete=models.PROTECT, null=True, blank=True,
                               related_name="receipts")
-    register = models.ForeignKey(Register, on_delete=models.PROTECT, related_name="receipts")
+    register = models.ForeignKey(Register, on_delete=models.PROTECT, related_name="receipts", db_index=False)
     shift = models.ForeignKey(Shift, on_delete=models.PROTECT, null=True, blank=True, related_name="receipts")
     purpose = models.CharField(max_length=20, choices=[(p.value, p.value) for p in Purpose])
     settlement = models.PositiveSmallIntegerField(choices=[(s.value, s.name) for s in Settlement])
@@ -151,7 +151,7 @@ class ReceiptLine(models.Model):
 class EmulatorJournal(models.Model):
     """The emulator register's fiscal memory: one row per fiscalised document, keyed by its uuid."""
 
-    register = models.ForeignKey(Register, on_delete=models.CASCADE, related_name="+")
+    register = models.ForeignKey(Register, on_delete=models.CASCADE, related_name="+", db_index=False)
     uuid = models.CharField(max_length=36)
     fd_number = models.PositiveBigIntegerField()
     fiscal_sign = models.CharField(max_length=20)

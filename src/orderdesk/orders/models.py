@@ -139,7 +139,10 @@ class Order(models.Model):
     # trigrams (migration 0004); on SQLite the index is an FTS5 table kept by triggers, which a
     # migration that rebuilds this table drops and must create again.
     search_text = models.CharField(max_length=600, blank=True)
-    status = models.ForeignKey(StatusDefinition, verbose_name=_("status"), on_delete=models.PROTECT, related_name="+")
+    # No index of its own on a relation that leads a composite index (the list's, the feed's…):
+    # that one serves its look-ups, and each index more is written with every row.
+    status = models.ForeignKey(StatusDefinition, verbose_name=_("status"), on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
     status_changed_at = models.DateTimeField(_("status changed"), default=timezone.now)
     handed_over_at = models.DateTimeField(_("handed over"), null=True, blank=True)  # first entered a status that hands goods over
     payment_status = models.CharField(
@@ -187,7 +190,7 @@ class Order(models.Model):
 
 
 class OrderItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items", db_index=False)
     position = models.PositiveSmallIntegerField()
     sku = models.CharField(_("SKU"), max_length=100, blank=True)
     name = models.CharField(_("name"), max_length=255)
@@ -211,7 +214,8 @@ class OrderEvent(models.Model):
     The order link has no database constraint so the history of a purged order survives.
     """
 
-    order = models.ForeignKey(Order, on_delete=models.DO_NOTHING, db_constraint=False, related_name="events")
+    order = models.ForeignKey(Order, on_delete=models.DO_NOTHING, db_constraint=False, related_name="events",
+                              db_index=False)
     order_number = models.CharField(max_length=20)
     code = models.CharField(max_length=60)
     actor_label = models.CharField(max_length=200)
@@ -239,7 +243,8 @@ class OrderEvent(models.Model):
 class CustomerNotification(models.Model):
     """What the customer sees in the personal account for one event of his order (S4)."""
 
-    counterparty = models.ForeignKey(Counterparty, on_delete=models.CASCADE, related_name="notifications")
+    counterparty = models.ForeignKey(Counterparty, on_delete=models.CASCADE, related_name="notifications",
+                                     db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     event = models.ForeignKey(OrderEvent, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -1,0 +1,32 @@
+"""Migration operations of our own."""
+
+from django.db import migrations
+
+
+def drop_field_index(app_label: str, alter: migrations.AlterField) -> migrations.SeparateDatabaseAndState:
+    """`alter` sets db_index=False on a field: its own index (on PostgreSQL, its LIKE index too) is
+    dropped by name, where Django's AlterField would rebuild the whole table on SQLite, copying
+    every row and losing the table's triggers. Undone, the indexes are made as Django makes a
+    field's indexes."""
+
+    def field_of(apps):
+        model = apps.get_model(app_label, alter.model_name)
+        return model, model._meta.get_field(alter.name)
+
+    def drop(apps, schema_editor):
+        model, field = field_of(apps)
+        connection = schema_editor.connection
+        with connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+        for name, constraint in constraints.items():
+            if constraint["columns"] == [field.column] and constraint["index"] and not (
+                    constraint["unique"] or constraint["primary_key"]):
+                schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+
+    def restore(apps, schema_editor):  # `apps` as before the migration: the field still indexed
+        model, field = field_of(apps)
+        for statement in schema_editor._field_indexes_sql(model, field):
+            schema_editor.execute(statement)
+
+    return migrations.SeparateDatabaseAndState(state_operations=[alter],
+                                               database_operations=[migrations.RunPython(drop, restore)])
