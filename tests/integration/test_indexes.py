@@ -6,6 +6,7 @@ from django.db import connection
 
 from orderdesk.fiscal.models import EmulatorJournal, Receipt
 from orderdesk.orders.models import CustomerNotification, Order, OrderEvent, OrderItem
+from tests.conftest import committed_db
 
 # the relation, and a look-up by it as the product makes it
 COVERED = [
@@ -37,3 +38,23 @@ def test_b07_a_relation_leading_a_composite_index_has_none_of_its_own(model, rel
             sql, params = lookup.query.sql_with_params()
             plan = " ".join(row[-1] for row in cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+
+
+@committed_db  # migrating runs outside a test's transaction
+def test_b07_undoing_the_migrations_makes_the_indexes_again_and_redoing_drops_them():
+    from django.core.management import call_command
+
+    def own_indexes() -> list[str]:
+        return [f"{model.__name__}.{relation}" for model, relation, _ in COVERED
+                for columns in _indexes_on(model) if columns == [model._meta.get_field(relation).column]]
+
+    call_command("migrate", "orders", "0005", verbosity=0)
+    call_command("migrate", "fiscal", "0003", verbosity=0)
+    try:
+        undone = own_indexes()
+    finally:
+        call_command("migrate", verbosity=0)
+
+    like = ["Order.status"] if connection.vendor == "postgresql" else []  # a char key's LIKE index
+    assert sorted(undone) == sorted([f"{m.__name__}.{r}" for m, r, _ in COVERED] + like)
+    assert own_indexes() == []

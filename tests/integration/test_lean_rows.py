@@ -116,7 +116,12 @@ def test_b07_a_new_instance_is_what_the_models_init_makes_for_every_model(given)
             by_object = given == "relations as objects"
             return {f.name if f.is_relation and by_object else f.attname: _sample(f, by_object) for f in fields}
 
-        assert _as_made(rows.new(model, **values())) == _as_made(model(**values())), model.__name__
+        made, again = rows.new(model, **values()), rows.new(model, **values())
+        assert _as_made(made) == _as_made(model(**values())), model.__name__
+        for field in model._meta.concrete_fields:  # a default made anew is not shared between rows
+            if field.has_default() and callable(field.default) and field.attname not in values():
+                value = getattr(made, field.attname)
+                assert value is not getattr(again, field.attname) or isinstance(value, (int, str)), field
         checked += 1
     assert checked >= 20
 
@@ -359,6 +364,18 @@ def test_b07_a_read_by_a_list_of_ids_gives_what_the_orm_gives_prepared_once_for_
         assert [o.number for o in ORDERS_BY_ID.all([second.pk, third.pk, first.pk], source="site")] == ["R-3", "R-1"]
     monkeypatch.setattr(ORDERS_BY_ID, "MAX_IDS", 2)  # beyond it, the ORM's own query
     assert ORDERS_BY_ID.by_pk([first.pk, second.pk, third.pk], source="site").keys() == {first.pk, third.pk}
+
+
+def test_b07_a_read_by_many_ids_with_a_moment_takes_none_and_ids_beyond_any_as_no_row(customer):
+    """Sixty ids and more beside a datetime (a relay's batch); None and an integer beyond any id
+    match no row and leave the others found, as in the ORM's IN."""
+    moment = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=timezone.utc)
+    recent = rows.PreparedIn(lambda ids, since: Order.objects.filter(pk__in=ids, created_at__gte=since), since=datetime)
+    first, second = _two_orders(customer)
+    ids = [first.pk, None, 2**70, *range(10**6, 10**6 + 70), second.pk]
+
+    assert {o.pk for o in recent.all(ids, since=moment)} == {first.pk, second.pk}
+    assert recent.all(ids, since=moment + timedelta(seconds=1)) == []
 
 
 def test_b07_a_prepared_read_takes_an_integer_beyond_any_id_as_no_row_as_the_orm_does(customer):

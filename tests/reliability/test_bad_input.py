@@ -153,10 +153,10 @@ def test_b09_the_generated_requests_are_made_as_the_signed_in_customer_and_as_th
 
 @pytest.mark.parametrize("name, encoded", [
     ("Касса\x00 2", lambda body: json.dumps(body).encode()),
-    ("Касса\x00 2", lambda body: json.dumps(body, ensure_ascii=False).encode()),
+    ("Касса\x00 2", lambda body: json.dumps(body, ensure_ascii=False).replace("\\u0000", "\x00").encode()),
     ("Касса\x00 2", lambda body: json.dumps(body, ensure_ascii=False).encode("utf-16")),
     ("Касса 2", lambda body: json.dumps({**body, "\x00": 1}, ensure_ascii=False).encode()),  # in a key
-], ids=["escaped", "utf-8", "utf-16", "key"])
+], ids=["escaped", "raw in utf-8", "utf-16", "key"])
 def test_b09_a_nul_character_in_a_json_body_is_a_malformed_body_not_a_500(client_as, registers, name, encoded):
     admin = client_as(Role.ADMINISTRATOR)
     body = {"name": name, "company_inn": "7707083893", "company_email": "shop@example.com",

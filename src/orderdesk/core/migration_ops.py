@@ -4,10 +4,11 @@ from django.db import migrations
 
 
 def drop_field_index(app_label: str, alter: migrations.AlterField) -> migrations.SeparateDatabaseAndState:
-    """`alter` sets db_index=False on a field: its own index (on PostgreSQL, its LIKE index too) is
-    dropped by name, where Django's AlterField would rebuild the whole table on SQLite, copying
-    every row and losing the table's triggers. Undone, the indexes are made as Django makes a
-    field's indexes."""
+    """`alter` sets db_index=False on a field: the index Django made for it (on PostgreSQL, its LIKE
+    index too) is dropped by the name Django gave it, where Django's AlterField would rebuild the
+    whole table on SQLite, copying every row and losing the table's triggers; no other index on
+    the column is touched. Undone, the indexes are made as Django makes a field's indexes. (Both
+    names and statements come from the schema editor's own helpers, which AlterField uses.)"""
 
     def field_of(apps):
         model = apps.get_model(app_label, alter.model_name)
@@ -15,13 +16,9 @@ def drop_field_index(app_label: str, alter: migrations.AlterField) -> migrations
 
     def drop(apps, schema_editor):
         model, field = field_of(apps)
-        connection = schema_editor.connection
-        with connection.cursor() as cursor:
-            constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
-        for name, constraint in constraints.items():
-            if constraint["columns"] == [field.column] and constraint["index"] and not (
-                    constraint["unique"] or constraint["primary_key"]):
-                schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+        for suffix in ("", "_like"):  # the names Django gives a field's index, and on PostgreSQL its LIKE index
+            name = schema_editor._create_index_name(model._meta.db_table, [field.column], suffix=suffix)
+            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
 
     def restore(apps, schema_editor):  # `apps` as before the migration: the field still indexed
         model, field = field_of(apps)

@@ -91,7 +91,9 @@ _CLAIMABLE = rows.PreparedIn(_claimable, now=datetime)
 def _claim(due: list[int]) -> list[OutboxMessage]:
     """Take the messages among `due` that are still pending and due; the others went to another
     relay. Each is marked with its own UPDATE, its attempts counted from the row just read under
-    the lock: for the few messages a poll finds, cheaper than compiling one UPDATE for them all."""
+    the lock: for the few messages a poll finds under a steady stream, cheaper than compiling one
+    UPDATE for them all; a backlog's full batch pays fifty short UPDATEs, about a millisecond,
+    far less than sending its fifty e-mails."""
     if not due:
         return []
     now = timezone.now()

@@ -10,7 +10,7 @@ what the ORM would write. No signals are sent: nothing in orderdesk listens to t
 import inspect
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
 from weakref import WeakKeyDictionary
@@ -158,7 +158,7 @@ def _blank(model: type[Model]) -> _Blank | None:
 
 
 def new(model: type[Model], **values) -> Model:
-    """`model(**values)`, made by filling the instance's __dict__ as Model.__init__ does: 3.5 µs
+    """`model(**values)`, made by filling the instance's __dict__ as Model.__init__ does: 5 µs
     against 7 for an order item, whose instances a payment or an intake makes a dozen of. A
     relation given as an object still goes through its descriptor (the object cached, its key
     copied, the routers asked). Anything else Model.__init__ would do more with goes to it: a model
@@ -268,7 +268,7 @@ class Prepared:
     """
 
     _STAND_IN = {int: lambda i: 1_987_650_000 + i, str: lambda i: f"\u2063prepared-{i}\u2063",
-                 datetime: lambda i: datetime(1901, 2, 3, 4, 5, i, 678901, tzinfo=UTC)}
+                 datetime: lambda i: datetime(1901, 2, 3, 4, 5, 0, 678901, tzinfo=UTC) + timedelta(seconds=i)}
 
     def __init__(self, build, **params: type):
         self.build, self.params = build, params
@@ -399,8 +399,10 @@ class PreparedIn:
         return found
 
     def all(self, ids, **values) -> list[Model]:
-        """The instances, as the ORM's queryset would give them."""
-        ids = list(dict.fromkeys(ids))  # each id once, as the ORM's IN has it
+        """The instances, as the ORM's queryset would give them. Each id is taken once, and None
+        or an integer beyond any id (which no row can have) not at all, as the ORM's IN has it."""
+        low, high = _connection().ops.integer_field_range("BigIntegerField")
+        ids = [pk for pk in dict.fromkeys(ids) if pk is not None and low <= int(pk) <= high]
         if not ids:
             return []
         if len(ids) > self.MAX_IDS:
