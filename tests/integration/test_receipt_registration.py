@@ -544,6 +544,28 @@ def test_b06_receipts_claimed_in_batches_are_registered_each_once_in_the_order_t
     assert set(Receipt.objects.values_list("state", "attempts")) == {(REGISTERED, 1)}
 
 
+def test_b06_each_receipt_of_a_claimed_batch_is_sent_with_its_own_lines(cashier, place, registers):
+    """The batch's lines are read in one go and shared out: each receipt goes to the register with
+    its own lines, which add up to its total."""
+    for amount in ("100.00", "250.00", "900.00"):
+        pay(cashier, place(), amount, registers.desk)
+    sent = []
+    really_register = EmulatorDriver.register
+
+    def register(driver, doc, state):
+        sent.append(doc)
+        return really_register(driver, doc, state)
+
+    with mock.patch.object(EmulatorDriver, "register", register):
+        assert fiscal.register_pending(registers.desk.pk) == 3
+
+    assert [doc.total for doc in sent] == [D("100.00"), D("250.00"), D("900.00")]
+    for doc in sent:
+        receipt = Receipt.objects.get(uuid=doc.uuid)
+        assert [line.amount for line in doc.lines] == list(receipt.lines.values_list("amount", flat=True))
+        assert sum(line.amount for line in doc.lines) == doc.total
+
+
 def test_b06_when_the_register_goes_away_mid_batch_the_untried_receipts_wait_unattempted_behind_it(
         cashier, place, registers, monkeypatch):
     receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]

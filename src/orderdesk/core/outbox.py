@@ -97,13 +97,18 @@ def _claim(due: list[int]) -> list[OutboxMessage]:
     if not due:
         return []
     now = timezone.now()
-    until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():
         messages = _CLAIMABLE.all(due, now=now)
-        for message in messages:
-            message.state, message.attempts, message.claimed_until = OutboxMessage.State.SENDING, message.attempts + 1, until
-            rows.update(OutboxMessage, message.pk, state=message.state, attempts=message.attempts, claimed_until=until)
+        mark_claimed(messages, OutboxMessage.State.SENDING, now + timedelta(seconds=CLAIM_SECONDS))
     return messages
+
+
+def mark_claimed(claimed: list, state: str, until) -> None:
+    """Rows a relay just read under the lock (messages, receipts) become its own until `until`: their
+    state, one attempt more, each written by its own lean UPDATE and set on the instance too."""
+    for obj in claimed:
+        obj.state, obj.attempts, obj.claimed_until = state, obj.attempts + 1, until
+        rows.update(type(obj), obj.pk, state=state, attempts=obj.attempts, claimed_until=until)
 
 
 # Outcomes are written together, this many in one transaction: one pass through the write lock

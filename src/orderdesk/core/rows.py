@@ -315,11 +315,10 @@ class Prepared:
     def _rows(self, values: dict) -> tuple[list, _Compiled | None]:
         connection = _connection()
         compiled = self._compiled(connection)
-        low, high = connection.ops.integer_field_range("BigIntegerField")
         bound_values = {}
         for name, kind in self.params.items():
             value = values[name]
-            if kind is int and not low <= int(value) <= high:
+            if kind is int and _beyond_any_integer(value, connection):
                 return [], compiled  # the ORM answers an out-of-range integer with no rows, as here
             if kind is datetime and timezone.is_naive(value):
                 raise ValueError(f"{name}: a naive datetime")
@@ -401,8 +400,8 @@ class PreparedIn:
     def all(self, ids, **values) -> list[Model]:
         """The instances, as the ORM's queryset would give them. Each id is taken once, and None
         or an integer beyond any id (which no row can have) not at all, as the ORM's IN has it."""
-        low, high = _connection().ops.integer_field_range("BigIntegerField")
-        ids = [pk for pk in dict.fromkeys(ids) if pk is not None and low <= int(pk) <= high]
+        connection = _connection()
+        ids = [pk for pk in dict.fromkeys(ids) if pk is not None and not _beyond_any_integer(pk, connection)]
         if not ids:
             return []
         if len(ids) > self.MAX_IDS:
@@ -412,6 +411,12 @@ class PreparedIn:
     def by_pk(self, ids, **values) -> dict:
         """The instances by pk, as QuerySet.in_bulk gives them."""
         return {obj.pk: obj for obj in self.all(ids, **values)}
+
+
+def _beyond_any_integer(value, connection) -> bool:
+    """Whether `value` lies beyond the database's largest integer column, so that no row holds it."""
+    low, high = connection.ops.integer_field_range("BigIntegerField")
+    return not low <= int(value) <= high
 
 
 def _refuse_outside_transaction(connection) -> None:

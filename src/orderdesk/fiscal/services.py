@@ -73,6 +73,7 @@ _OPEN_SHIFT = rows.Prepared(lambda register_id: Shift.objects.filter(register_id
 
 
 _LINES_OF = rows.Prepared(lambda receipt_id: ReceiptLine.objects.filter(receipt_id=receipt_id), receipt_id=int)
+_LINES_OF_RECEIPTS = rows.PreparedIn(lambda ids: ReceiptLine.objects.filter(receipt_id__in=ids))
 
 
 def lines_of(receipt: Receipt) -> list[ReceiptLine]:
@@ -195,15 +196,15 @@ def _claim_due(register_id: int) -> list[Receipt]:
     """The register's oldest unregistered receipts, up to the first one that is not due or is held
     by another worker: later receipts wait behind it, so a register fiscalises in the order the
     money moved. Claimed in one transaction, at most CLAIM_BATCH, each with its register, order
-    and lines, all that registering it reads."""
+    and lines (the batch's lines in one read), all that registering it reads."""
     now = timezone.now()
     until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():
         claimed = list(takewhile(lambda receipt: _claimable(receipt, now), _WAITING.all(register_id=register_id)))
-        for receipt in claimed:
-            receipt.state, receipt.attempts, receipt.claimed_until = Receipt.State.REGISTERING, receipt.attempts + 1, until
-            rows.update(Receipt, receipt.pk, state=receipt.state, attempts=receipt.attempts, claimed_until=until)
-            rows.attach(receipt, "lines", _LINES_OF.all(receipt_id=receipt.pk))
+        outbox.mark_claimed(claimed, Receipt.State.REGISTERING, until)
+        lines = _LINES_OF_RECEIPTS.all([receipt.pk for receipt in claimed])
+    for receipt in claimed:
+        rows.attach(receipt, "lines", [line for line in lines if line.receipt_id == receipt.pk])
     return claimed
 
 
