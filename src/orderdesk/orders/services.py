@@ -79,14 +79,13 @@ def place_order(actor: Actor, data: OrderIn) -> Placed:
     if source != rules.OrderSource.MANAGER and not data.external_id:
         raise InvalidInput({"external_id": [str(_("The sender's order id is required."))]})
     fingerprint = rules.intake_fingerprint(data.model_dump(mode="json"))
-    if data.external_id and (existing := _existing_intake(source, data.external_id, fingerprint)):
-        return Placed(existing, created=False)
     status = _intake_status(source)
     try:
         with transaction.atomic():
             return _create_order(actor, data, source, fingerprint, status)
     except IntegrityError:
-        # A concurrent twin won the race on (source, external_id); answer as the repeat it is.
+        # A repeat (or a concurrent twin that won the race) meets the unique (source, external_id):
+        # answered as the repeat it is. Looking first would cost every new order a query.
         existing = _existing_intake(source, data.external_id, fingerprint) if data.external_id else None
         if existing is None:
             raise
