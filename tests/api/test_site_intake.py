@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy, override
 
 from orderdesk.api import UnicodeJSONRenderer
 from orderdesk.core.models import OutboxMessage
-from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
+from orderdesk.orders.models import Counterparty, CustomerNotification, Order, OrderEvent
 from tests.conftest import JsonClient, committed_db, order_body
 
 ORDERS = "/api/v1/orders"
@@ -172,6 +172,19 @@ def test_s01_same_external_id_with_a_different_body_is_a_409_external_id_conflic
     assert Order.objects.count() == 1
     assert Order.objects.get().items.get(position=1).quantity == Decimal("2")
     assert OrderEvent.objects.count() == 1
+
+
+def test_s01_a_refused_repeat_leaves_no_customer_and_no_order_number_behind(site):
+    """A repeat is found by the unique external id when its order is written: what that write had
+    made before it (a new customer, the next order number) is undone with it."""
+    first = site.post_json(ORDERS, order_body("site-10")).json()
+    changed = order_body("site-10")
+    changed["customer"] = {"name": "Другой покупатель", "email": "other@example.com", "phone": "+79990001122"}
+
+    assert_error(site.post_json(ORDERS, changed), 409, "external_id_conflict")
+    assert Counterparty.objects.count() == 1
+    following = site.post_json(ORDERS, order_body("site-11")).json()
+    assert int(following["number"]) == int(first["number"]) + 1
 
 
 def test_s01_a_site_order_without_external_id_is_refused_with_422(site):

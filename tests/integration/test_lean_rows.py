@@ -208,6 +208,18 @@ def test_b07_a_lean_statement_runs_on_the_drivers_cursor_unless_something_watche
     assert len(seen) == 1 and seen[0].startswith('INSERT INTO "orders_order"')
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the connection is closed and made again
+def test_b07_lean_statements_share_a_cursor_until_their_connection_is_made_again(customer):
+    first = rows.insert(Order, **_order(customer))
+    cursor = rows._lean_cursor(connection)
+    assert rows.execute("UPDATE orders_order SET comment = %s WHERE id = %s", ["и снова", first.pk]) == ([], 1)
+    assert rows._lean_cursor(connection) is cursor
+
+    connection.close()
+    assert rows.execute("SELECT comment FROM orders_order WHERE id = %s", [first.pk])[0] == [("и снова",)]
+    assert rows._lean_cursor(connection) is not cursor
+
+
 def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_error(customer):
     rows.insert(Order, **_order(customer))
 
