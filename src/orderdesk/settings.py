@@ -88,6 +88,9 @@ TEMPLATES = [
 ]
 
 
+PREPARE_THRESHOLD = 5  # psycopg's own default, which Django turns off
+
+
 def _database_from_env() -> dict:
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -95,11 +98,14 @@ def _database_from_env() -> dict:
         url = f"sqlite:///{VAR_DIR / 'orderdesk.sqlite3'}"
     config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
     if config["ENGINE"] == "django.db.backends.postgresql" and os.environ.get("DB_SERVER_SIDE_BINDING", "1") != "0":
-        # Parameters bound by the server, so psycopg prepares a statement the fifth time it runs
-        # and PostgreSQL stops parsing and planning the hot ones on every call (Django's default
-        # sends each query as text with its values spliced in). A pooler that cannot keep
-        # prepared statements (PgBouncer in transaction mode before 1.21) needs it off.
-        config.setdefault("OPTIONS", {})["server_side_binding"] = True  # beside the URL's own (sslmode…)
+        # Parameters bound by the server, and a statement prepared the fifth time it runs, so
+        # PostgreSQL stops parsing and planning the hot ones on every call (Django's default
+        # sends each query as text with its values spliced in, and prepares nothing unless told
+        # a threshold). A pooler that cannot keep prepared statements (PgBouncer in transaction
+        # mode before 1.21) needs it off.
+        options = config.setdefault("OPTIONS", {})  # beside the URL's own (sslmode…)
+        options["server_side_binding"] = True
+        options.setdefault("prepare_threshold", PREPARE_THRESHOLD)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing
         # with "database is locked" halfway through a transaction; our engine queues them

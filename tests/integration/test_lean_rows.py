@@ -12,6 +12,7 @@ from django.db.models import Count, Q
 from django.db.transaction import TransactionManagementError
 from django.utils.translation import gettext_lazy
 
+from orderdesk import settings
 from orderdesk.core import rows
 from orderdesk.core.models import ApiKey
 from orderdesk.orders.models import Counterparty, Order, OrderEvent, OrderItem, OrderSource
@@ -218,6 +219,19 @@ def test_b07_lean_statements_share_a_cursor_until_their_connection_is_made_again
     connection.close()
     assert rows.execute("SELECT comment FROM orders_order WHERE id = %s", [first.pk])[0] == [("и снова",)]
     assert rows._lean_cursor(connection) is not cursor
+
+
+def test_b07_postgresql_prepares_a_statement_that_runs_again_and_again(customer):
+    """The hot statements are parsed and planned once per connection (settings.PREPARE_THRESHOLD):
+    PostgreSQL lists the lean read among the connection's prepared statements."""
+    if connection.vendor != "postgresql":
+        pytest.skip("statements are prepared by psycopg for PostgreSQL (this test runs in the PostgreSQL pass)")
+    sql = "SELECT number FROM orders_order WHERE customer_id = %s"
+    for _ in range(settings.PREPARE_THRESHOLD + 1):
+        rows.execute(sql, [customer.pk])
+
+    prepared, _count = rows.execute("SELECT statement FROM pg_prepared_statements", [])
+    assert "SELECT number FROM orders_order WHERE customer_id = $1" in [statement for (statement,) in prepared]
 
 
 def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_error(customer):
