@@ -793,3 +793,31 @@ def test_b02_a_receipt_is_registered_by_the_worker_with_its_fiscal_data_and_prin
     assert rows(final["text"], "ПРЕДВАРИТЕЛЬНАЯ ОПЛАТА (АВАНС)", "900,00") == 1
     assert rows(final["text"], "ИТОГ", "900,00") == 1
     assert "НАЛИЧНЫМИ" not in final["text"] and "АВАНС, ПЛАТЕЖ" not in final["text"]
+
+
+# ---- B8: which desk takes money ----
+
+
+def test_b08_a_cash_desk_and_its_open_shift_are_read_in_one_query(registers, django_assert_num_queries):
+    from orderdesk.payments.services import cash_desk
+
+    with django_assert_num_queries(1):
+        desk, shift = cash_desk(registers.desk.pk)
+
+    assert (desk.pk, shift.register_id, shift.number, shift.closed_at) == (registers.desk.pk, registers.desk.pk, 1, None)
+    assert shift.register is desk
+
+
+@pytest.mark.parametrize("which", ["unknown", "online register", "deactivated desk"])
+def test_b08_only_an_active_cash_desk_takes_money(registers, which):
+    from orderdesk.core.errors import NotFound
+    from orderdesk.payments.services import cash_desk
+
+    register_id = {"unknown": registers.desk.pk + 100, "online register": registers.online.pk,
+                   "deactivated desk": registers.desk.pk}[which]
+    if which == "deactivated desk":
+        type(registers.desk).objects.filter(pk=register_id).update(active=False)
+
+    with pytest.raises(NotFound) as refused:
+        cash_desk(register_id)
+    assert refused.value.code == "register_not_found"
