@@ -304,6 +304,28 @@ def _two_orders(customer):
     return first, rows.insert(Order, **_order(customer, number="R-2", external_id="ext-2", total=Decimal("0.10")))
 
 
+def test_b07_rows_of_many_pks_are_updated_alike_in_one_statement_and_counted_up(customer, django_assert_num_queries):
+    orders = [rows.insert(Order, **_order(customer, number=f"R-{n}", external_id=f"ext-{n}")) for n in range(4)]
+    picked = [orders[0].pk, orders[2].pk, orders[3].pk]
+
+    with django_assert_num_queries(1):
+        assert rows.update_rows(Order, picked, count_up=("version",), comment="вместе") == 3
+
+    assert dict(Order.objects.values_list("pk", "comment")) == {
+        orders[0].pk: "вместе", orders[1].pk: "", orders[2].pk: "вместе", orders[3].pk: "вместе"}
+    assert dict(Order.objects.values_list("pk", "version")) == {
+        orders[0].pk: 2, orders[1].pk: 1, orders[2].pk: 2, orders[3].pk: 2}
+
+
+def test_b07_rows_beyond_one_statement_are_updated_in_several(customer, monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(rows, "PKS_PER_UPDATE", 2)
+    orders = [rows.insert(Order, **_order(customer, number=f"R-{n}", external_id=f"ext-{n}")) for n in range(5)]
+
+    with django_assert_num_queries(3):
+        assert rows.update_rows(Order, [o.pk for o in orders], comment="частями") == 5
+    assert set(Order.objects.values_list("comment", flat=True)) == {"частями"}
+
+
 def test_b07_a_prepared_read_makes_the_instances_the_orm_makes_with_their_select_related_objects(customer):
     first, second = _two_orders(customer)
 

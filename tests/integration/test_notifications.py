@@ -267,6 +267,21 @@ def test_b06_a_batch_of_mails_reads_its_events_and_orders_in_a_fixed_number_of_q
     assert len(smtp_server.wait_for(10)) == 10
 
 
+def test_b06_a_batch_of_mails_is_claimed_and_written_down_in_a_fixed_number_of_statements(
+        db, smtp_server, site_actor):
+    def statements_to_deliver(count: int) -> int:
+        _place_for_buyers(site_actor, count, batch=f"{count}-")
+        with CaptureQueriesContext(connection) as ran:
+            assert outbox.deliver_due() == count
+        return len(ran.captured_queries)
+
+    assert statements_to_deliver(2) == statements_to_deliver(8)
+    assert len(smtp_server.wait_for(10)) == 10
+    assert set(OutboxMessage.objects.values_list("state", "attempts", "claimed_until")) == {
+        (OutboxMessage.State.DONE, 1, None)}
+    assert OutboxMessage.objects.filter(done_at__isnull=True).count() == 0
+
+
 def test_b06_when_a_batch_cannot_be_read_every_message_in_it_waits_for_a_retry_and_none_is_lost(
         db, smtp_server, site_actor, monkeypatch):
     topic = _place_for_buyers(site_actor, 3)[0].topic

@@ -90,10 +90,7 @@ _CLAIMABLE = rows.PreparedIn(_claimable, now=datetime)
 
 def _claim(due: list[int]) -> list[OutboxMessage]:
     """Take the messages among `due` that are still pending and due; the others went to another
-    relay. Each is marked with its own UPDATE, its attempts counted from the row just read under
-    the lock: for the few messages a poll finds under a steady stream, cheaper than compiling one
-    UPDATE for them all; a backlog's full batch pays fifty short UPDATEs, about a millisecond,
-    far less than sending its fifty e-mails."""
+    relay."""
     if not due:
         return []
     now = timezone.now()
@@ -105,10 +102,13 @@ def _claim(due: list[int]) -> list[OutboxMessage]:
 
 def mark_claimed(claimed: list, state: str, until) -> None:
     """Rows a relay just read under the lock (messages, receipts) become its own until `until`: their
-    state, one attempt more, each written by its own lean UPDATE and set on the instance too."""
+    state and one attempt more, written by one lean UPDATE for them all and set on the instances
+    (the rows are locked, so the attempts read are the ones counted up)."""
     for obj in claimed:
         obj.state, obj.attempts, obj.claimed_until = state, obj.attempts + 1, until
-        rows.update(type(obj), obj.pk, state=state, attempts=obj.attempts, claimed_until=until)
+    if claimed:
+        rows.update_rows(type(claimed[0]), [obj.pk for obj in claimed], count_up=("attempts",),
+                         state=state, claimed_until=until)
 
 
 # Outcomes are written together, this many in one transaction: one pass through the write lock
@@ -120,12 +120,21 @@ Outcome = tuple[OutboxMessage, str, dict]  # the message, what happened, the row
 
 
 def _finish(outcomes: list[Outcome]) -> list[str]:
-    """Write the outcomes in one transaction; what happened to each, in order."""
+    """Write the outcomes in one transaction, the ones alike (every message sent) by one UPDATE;
+    what happened to each, in order. A message is done (or skipped) when this writes it down."""
     if outcomes:
+        now = timezone.now()
+        alike: dict[tuple, list[int]] = {}
+        for message, _, values in outcomes:
+            ended = {"done_at": now} if values["state"] in _ENDED else {}
+            alike.setdefault(tuple({**values, **ended}.items()), []).append(message.pk)
         with transaction.atomic():
-            for message, _, values in outcomes:
-                rows.update(OutboxMessage, message.pk, claimed_until=None, **values)
+            for values, pks in alike.items():
+                rows.update_rows(OutboxMessage, pks, claimed_until=None, **dict(values))
     return [what for _, what, _ in outcomes]
+
+
+_ENDED = (OutboxMessage.State.DONE, OutboxMessage.State.SKIPPED)
 
 
 def _retry_later(message: OutboxMessage, exc: Exception) -> Outcome:
@@ -138,11 +147,10 @@ def _send(message: OutboxMessage, loaded: Any = None) -> Outcome:
     try:
         _handlers[message.topic].send(message, loaded)
     except SkipDelivery as reason:
-        return message, "skipped", {"state": OutboxMessage.State.SKIPPED, "last_error": str(reason),
-                                    "done_at": timezone.now()}
+        return message, "skipped", {"state": OutboxMessage.State.SKIPPED, "last_error": str(reason)}
     except Exception as exc:  # any failure of the far side is retried, whatever its type
         return _retry_later(message, exc)
-    return message, "done", {"state": OutboxMessage.State.DONE, "done_at": timezone.now(), "last_error": ""}
+    return message, "done", {"state": OutboxMessage.State.DONE, "last_error": ""}
 
 
 def _hand_back(messages: list[OutboxMessage]) -> None:
