@@ -544,6 +544,68 @@ def test_b06_receipts_claimed_in_batches_are_registered_each_once_in_the_order_t
     assert set(Receipt.objects.values_list("state", "attempts")) == {(REGISTERED, 1)}
 
 
+def test_b06_registrations_are_written_down_together_a_few_in_one_transaction(cashier, place, registers, monkeypatch):
+    monkeypatch.setattr(fiscal, "WRITE_DOWN_EVERY", 3)
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(7)]
+    written, real_write_down = [], fiscal._write_down
+    monkeypatch.setattr(fiscal, "_write_down", lambda taken: written.append(len(taken)) or real_write_down(taken))
+
+    assert fiscal.register_pending(registers.desk.pk) == 7
+
+    assert [size for size in written if size] == [3, 3, 1]
+    assert [r.fd_number for r in Receipt.objects.order_by("id")] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e.payload["fd_number"] for e in OrderEvent.objects.filter(code="receipt.registered").order_by("id")] == [
+        1, 2, 3, 4, 5, 6, 7]
+    assert journal_uuids(registers.desk) == [r.uuid for r in receipts]
+
+
+class WorkerKilled(BaseException):
+    """Stands for kill -9: nothing after it runs."""
+
+
+def test_b06_a_worker_killed_before_writing_down_what_the_register_took_leaves_each_receipt_to_be_printed_once(
+        cashier, place, registers, monkeypatch):
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]
+    real_register, sent = EmulatorDriver.register, []
+
+    def killed_after_the_third(self, doc, state):
+        registration = real_register(self, doc, state)
+        sent.append(doc.uuid)
+        if len(sent) == 3:
+            raise WorkerKilled
+        return registration
+
+    with (mock.patch.object(EmulatorDriver, "register", killed_after_the_third),
+          mock.patch.object(fiscal, "_write_down", lambda taken: None),  # kill -9 leaves no time to write
+          pytest.raises(WorkerKilled)):
+        fiscal.register_pending(registers.desk.pk)
+    assert journal_uuids(registers.desk) == [r.uuid for r in receipts]  # the register printed all three
+    assert set(Receipt.objects.values_list("state", flat=True)) == {REGISTERING}  # the product wrote none down
+
+    Receipt.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert fiscal.register_pending(registers.desk.pk) == 3
+
+    assert journal_uuids(registers.desk) == [r.uuid for r in receipts]  # each printed once
+    assert list(Receipt.objects.order_by("id").values_list("state", "fd_number")) == [
+        (REGISTERED, 1), (REGISTERED, 2), (REGISTERED, 3)]
+
+
+def test_b06_a_worker_stopped_by_an_error_writes_down_what_the_register_took_before_it(
+        cashier, place, registers):
+    receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]
+    real_register = EmulatorDriver.register
+
+    def failing_at_the_third(self, doc, state):
+        if doc.uuid == receipts[2].uuid:
+            raise RuntimeError("the driver broke")
+        return real_register(self, doc, state)
+
+    with mock.patch.object(EmulatorDriver, "register", failing_at_the_third), pytest.raises(RuntimeError):
+        fiscal.register_pending(registers.desk.pk)
+
+    assert list(Receipt.objects.order_by("id").values_list("state", flat=True)) == [REGISTERED, REGISTERED, REGISTERING]
+
+
 def test_b06_each_receipt_of_a_claimed_batch_is_sent_with_its_own_lines(cashier, place, registers):
     """The batch's lines are read in one go and shared out: each receipt goes to the register with
     its own lines, which add up to its total."""

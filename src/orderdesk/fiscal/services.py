@@ -30,6 +30,7 @@ from orderdesk.fiscal.drivers.base import (
     ReceiptDoc,
     ReceiptRejected,
     RegisterUnavailable,
+    Registration,
     RegistrationPending,
 )
 from orderdesk.fiscal.models import Receipt, ReceiptLine, Register, Shift
@@ -233,40 +234,48 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
     Receipts claimed but not sent are handed back: those behind one the register did not take,
     those left when the worker stops, and those whose claim has run half its time while the ones
     before them were sent (a slow register), so no claim of ours runs out under another worker."""
-    claimed, claimed_at, done = _claim_due(register_id), monotonic(), 0
+    claimed, claimed_at = _claim_due(register_id), monotonic()
     if not claimed:
         return 0, False
-    for position, receipt in enumerate(claimed):
-        if not keep_going():
-            _hand_back(claimed[position:])
-            return done, False
-        if monotonic() - claimed_at > CLAIM_SECONDS / 2:
-            _hand_back(claimed[position:])
-            return done, True
-        driver_state = dict(receipt.driver_state)
-        try:
-            registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
-        except (RegisterUnavailable, RegistrationPending) as exc:
-            next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
-            Receipt.objects.filter(pk=receipt.pk).update(
-                state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
-                last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
-            )
-            _hand_back(claimed[position + 1:])
-            log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
-            return done, False
-        except ReceiptRejected as exc:
-            with transaction.atomic():
+    taken: list[Taken] = []  # registered, not yet written down
+    done = 0
+    try:
+        for position, receipt in enumerate(claimed):
+            if not keep_going():
+                _hand_back(claimed[position:])
+                return done, False
+            if monotonic() - claimed_at > CLAIM_SECONDS / 2:
+                _hand_back(claimed[position:])
+                return done, True
+            driver_state = dict(receipt.driver_state)
+            try:
+                registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
+            except (RegisterUnavailable, RegistrationPending) as exc:
+                next_at = timezone.now() + outbox.retry_delay(receipt.attempts)
                 Receipt.objects.filter(pk=receipt.pk).update(
-                    state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
-                    driver_state=driver_state,
+                    state=Receipt.State.PENDING, next_attempt_at=next_at, claimed_until=None,
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000], driver_state=driver_state,
                 )
-                events.record(_fresh_order(receipt), "receipt.failed", SYSTEM,
-                              {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
-            continue
-        _record_registration(receipt, registration, driver_state)
-        done += 1
-    return done, True
+                _hand_back(claimed[position + 1:])
+                log.warning("receipt %s waits for register %s: %s", receipt.uuid, register_id, exc)
+                return done, False
+            except ReceiptRejected as exc:
+                _write_down(taken)  # the events keep the order the register answered in
+                with transaction.atomic():
+                    Receipt.objects.filter(pk=receipt.pk).update(
+                        state=Receipt.State.FAILED, claimed_until=None, last_error=str(exc)[:2000],
+                        driver_state=driver_state,
+                    )
+                    events.record(_fresh_order(receipt), "receipt.failed", SYSTEM,
+                                  {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
+                continue
+            taken.append((receipt, registration, driver_state))
+            done += 1
+            if len(taken) >= WRITE_DOWN_EVERY:
+                _write_down(taken)
+        return done, True
+    finally:
+        _write_down(taken)
 
 
 _ORDER_NOW = rows.Prepared(lambda order_id: Order.objects.filter(pk=order_id)
@@ -281,34 +290,51 @@ def _fresh_order(receipt: Receipt) -> Order:
     return order
 
 
+# Registrations are written down together, this many in one transaction: one pass through the
+# write lock instead of one per receipt. A receipt the register took but the worker did not write
+# down (it was killed) is sent again once its claim runs out, and the register answers its uuid
+# with the document it already made.
+WRITE_DOWN_EVERY = 10
 BOOKKEEPING_ATTEMPTS = 3
 
+Taken = tuple[Receipt, Registration, dict]  # the receipt, what the register answered, the driver's state
 
-def _record_registration(receipt: Receipt, registration, driver_state: dict) -> None:
-    """Write down what the register answered. The register already holds the receipt under its
-    uuid, so a transient database failure here (a deadlock chosen us as its victim) is simply
-    written again rather than left claimed until the sweep, minutes later."""
+
+def _write_down(taken: list[Taken]) -> None:
+    """Write down what the register answered for these receipts, in one transaction, and empty the
+    list. The register already holds them under their uuids, so a transient database failure here
+    (a deadlock chose us as its victim) is simply written again rather than left claimed until the
+    sweep, minutes later."""
     for attempt in range(1, BOOKKEEPING_ATTEMPTS + 1):
+        if not taken:
+            return
         try:
             with transaction.atomic():
-                rows.update(
-                    Receipt, receipt.pk,
-                    state=Receipt.State.REGISTERED, claimed_until=None, last_error="", driver_state=driver_state,
-                    fn_number=registration.fn_number, fd_number=registration.fd_number,
-                    fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
-                    registered_at=registration.registered_at, ofd_url=registration.ofd_url,
-                )
-                events.record(_fresh_order(receipt), "receipt.registered", SYSTEM, {
-                    "receipt_id": receipt.pk, "purpose": receipt.purpose, "total": str(receipt.total),
-                    "fd_number": registration.fd_number,
-                }, mail_customer=False)
-                if receipt.electronically and "@" in receipt.buyer_contact:
-                    outbox.post(RECEIPT_EMAIL_TOPIC, {"receipt_id": receipt.pk})
+                for receipt, registration, driver_state in taken:
+                    _write_registration(receipt, registration, driver_state)
+            taken.clear()
             return
         except OperationalError:
             if attempt == BOOKKEEPING_ATTEMPTS:
                 raise
-            log.warning("recording receipt %s failed (attempt %s); writing it again", receipt.uuid, attempt)
+            log.warning("writing down %s registered receipts failed (attempt %s); writing them again",
+                        len(taken), attempt)
+
+
+def _write_registration(receipt: Receipt, registration: Registration, driver_state: dict) -> None:
+    rows.update(
+        Receipt, receipt.pk,
+        state=Receipt.State.REGISTERED, claimed_until=None, last_error="", driver_state=driver_state,
+        fn_number=registration.fn_number, fd_number=registration.fd_number,
+        fiscal_sign=registration.fiscal_sign, shift_number=registration.shift_number,
+        registered_at=registration.registered_at, ofd_url=registration.ofd_url,
+    )
+    events.record(_fresh_order(receipt), "receipt.registered", SYSTEM, {
+        "receipt_id": receipt.pk, "purpose": receipt.purpose, "total": str(receipt.total),
+        "fd_number": registration.fd_number,
+    }, mail_customer=False)
+    if receipt.electronically and "@" in receipt.buyer_contact:
+        outbox.post(RECEIPT_EMAIL_TOPIC, {"receipt_id": receipt.pk})
 
 
 def registers_with_due_receipts() -> list[int]:
