@@ -50,8 +50,6 @@ class EmulatorDriver:
     def register(self, doc: ReceiptDoc, state: dict) -> Registration:
         self._require_online()
         register_id = self.register_row.pk
-        if (known := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is not None:
-            return self._registration(known)
         try:
             with transaction.atomic():
                 fd_number = _LAST_FD.scalar(0, register_id=register_id) + 1
@@ -61,7 +59,7 @@ class EmulatorDriver:
                     shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
                     registered_at=timezone.now(),
                 )
-        except IntegrityError:  # the same document registered by a twin call just now
+        except IntegrityError:  # the uuid is in the journal: a repeat, or a twin call just now
             if (twin := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is None:
                 raise  # not a twin: another document took the number first; the relay tries again
             return self._registration(twin)
