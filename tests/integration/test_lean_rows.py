@@ -212,13 +212,13 @@ def test_b07_a_lean_statement_runs_on_the_drivers_cursor_unless_something_watche
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the connection is closed and made again
 def test_b07_lean_statements_share_a_cursor_until_their_connection_is_made_again(customer):
     first = rows.insert(Order, **_order(customer))
-    cursor = rows._lean_cursor(connection)
+    cursor = rows._lean_cursor(rows._connection())
     assert rows.execute("UPDATE orders_order SET comment = %s WHERE id = %s", ["и снова", first.pk]) == ([], 1)
-    assert rows._lean_cursor(connection) is cursor
+    assert rows._lean_cursor(rows._connection()) is cursor
 
     connection.close()
     assert rows.execute("SELECT comment FROM orders_order WHERE id = %s", [first.pk])[0] == [("и снова",)]
-    assert rows._lean_cursor(connection) is not cursor
+    assert rows._lean_cursor(rows._connection()) is not cursor
 
 
 def test_b07_postgresql_prepares_a_statement_that_runs_again_and_again(customer):
@@ -239,6 +239,18 @@ def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_
 
     with pytest.raises(IntegrityError), transaction.atomic():  # place_order's race with a twin relies on it
         rows.insert(Order, **_order(customer, number="R-2"))
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits of its own
+def test_b07_a_lean_statement_that_fails_leaves_no_statement_running_and_the_next_transaction_commits(customer):
+    cursor = rows._lean_cursor(rows._connection())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.execute("INSERT INTO orders_order (number) VALUES (%s) RETURNING id", [None])
+
+    assert rows._lean_cursor(rows._connection()) is not cursor
+    with transaction.atomic():
+        rows.insert(Order, **_order(customer, number="R-9"))
+    assert Order.objects.filter(number="R-9").exists()
 
 
 def test_b07_a_transaction_marked_for_rollback_refuses_lean_statements(customer):

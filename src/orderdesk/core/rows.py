@@ -51,13 +51,20 @@ def execute(sql: str, params, connection=None) -> tuple[list, int]:
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
         cursor = _lean_cursor(connection)
-        cursor.execute(sql, params)
-        return (cursor.fetchall() if _returned_rows(cursor) else []), cursor.rowcount
+        try:
+            cursor.execute(sql, params)
+            return (cursor.fetchall() if _returned_rows(cursor) else []), cursor.rowcount
+        except BaseException:
+            # A statement left unfinished would keep SQLite from committing: the cursor goes.
+            del connection.__dict__["_lean_cursor"]
+            cursor.close()
+            raise
 
 
 def _lean_cursor(connection):
     """The driver cursor these statements share, one per database connection (made again with
-    the connection). psycopg spends 7–20 µs making a cursor, with its own copy of the adapters."""
+    the connection). psycopg spends 7–20 µs making a cursor, with its own copy of the adapters.
+    Each statement's rows are all fetched, so none is left running."""
     driver_connection = connection.connection
     kept = connection.__dict__.get("_lean_cursor")
     if kept is None or kept[0] is not driver_connection:
