@@ -74,7 +74,7 @@ class Receipt(models.Model):
     uuid = models.CharField(max_length=36, unique=True)  # the idempotency key every register protocol offers
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="receipts")
     entry = models.ForeignKey("payments.PaymentEntry", on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="receipts")
+                              related_name="receipts", db_index=False)  # one_receipt_per_payment indexes it
     register = models.ForeignKey(Register, on_delete=models.PROTECT, related_name="receipts", db_index=False)
     shift = models.ForeignKey(Shift, on_delete=models.PROTECT, null=True, blank=True, related_name="receipts")
     purpose = models.CharField(max_length=20, choices=[(p.value, p.value) for p in Purpose])

@@ -220,8 +220,9 @@ class OrderEvent(models.Model):
     code = models.CharField(max_length=60)
     actor_label = models.CharField(max_length=200)
     actor_role = models.CharField(max_length=20)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    user = models.ForeignKey(  # who did it, for reading the log; nothing looks events up by it
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+        db_index=False,
     )
     api_key_id = models.BigIntegerField(null=True)
     payload = models.JSONField(default=dict)
@@ -246,7 +247,8 @@ class CustomerNotification(models.Model):
     counterparty = models.ForeignKey(Counterparty, on_delete=models.CASCADE, related_name="notifications",
                                      db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
-    event = models.ForeignKey(OrderEvent, on_delete=models.CASCADE, related_name="+")
+    # Reached from the notification only: the append-only log's events are never deleted.
+    event = models.ForeignKey(OrderEvent, on_delete=models.CASCADE, related_name="+", db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 

@@ -57,7 +57,8 @@ class PaymentEntry(models.Model):
     Rows are never edited; the order's payment status is recomputed from them."""
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payment_entries")
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="entries")
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="entries",
+                                 db_index=False)  # the unique (document, direction) leads with it
     is_refund = models.BooleanField(default=False)
     amount = models.DecimalField(**MONEY)  # always positive; is_refund tells the direction
     method = models.CharField(max_length=20, choices=[(m.value, m.value) for m in PayMethod])
