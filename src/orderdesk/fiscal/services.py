@@ -238,7 +238,7 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
     if not claimed:
         return 0, False
     taken: list[Taken] = []  # registered, not yet written down
-    done = 0
+    done, first_taken_at = 0, 0.0
     try:
         for position, receipt in enumerate(claimed):
             if not keep_going():
@@ -269,9 +269,11 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
                     events.record(_fresh_order(receipt), "receipt.failed", SYSTEM,
                                   {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
                 continue
+            if not taken:
+                first_taken_at = monotonic()
             taken.append((receipt, registration, driver_state))
             done += 1
-            if len(taken) >= WRITE_DOWN_EVERY:
+            if len(taken) >= WRITE_DOWN_EVERY or monotonic() - first_taken_at >= WRITE_DOWN_SECONDS:
                 _write_down(taken)
         return done, True
     finally:
@@ -290,11 +292,13 @@ def _fresh_order(receipt: Receipt) -> Order:
     return order
 
 
-# Registrations are written down together, this many in one transaction: one pass through the
-# write lock instead of one per receipt. A receipt the register took but the worker did not write
-# down (it was killed) is sent again once its claim runs out, and the register answers its uuid
-# with the document it already made.
+# Registrations are written down together, this many in one transaction (or what a slow register
+# took within WRITE_DOWN_SECONDS, so the back office sees them registered soon): one pass through
+# the write lock instead of one per receipt. A receipt the register took but the worker did not
+# write down (it was killed) is sent again once its claim runs out, and the register answers its
+# uuid with the document it already made.
 WRITE_DOWN_EVERY = 10
+WRITE_DOWN_SECONDS = 1.0
 BOOKKEEPING_ATTEMPTS = 3
 
 Taken = tuple[Receipt, Registration, dict]  # the receipt, what the register answered, the driver's state
