@@ -238,7 +238,7 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
     if not claimed:
         return 0, False
     taken: list[Taken] = []  # registered, not yet written down
-    done, first_taken_at = 0, 0.0
+    done, last_answer_took = 0, 0.0
     try:
         for position, receipt in enumerate(claimed):
             if not keep_going():
@@ -247,7 +247,10 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
             if monotonic() - claimed_at > CLAIM_SECONDS / 2:
                 _hand_back(claimed[position:])
                 return done, True
+            if taken and last_answer_took >= SLOW_ANSWER_SECONDS:
+                _write_down(taken)  # what this register took is not left waiting on its next slow answer
             driver_state = dict(receipt.driver_state)
+            asked_at = monotonic()
             try:
                 registration = driver_for(receipt.register).register(receipt_doc(receipt), driver_state)
             except (RegisterUnavailable, RegistrationPending) as exc:
@@ -269,11 +272,10 @@ def _register_batch(register_id: int, keep_going: outbox.KeepGoing) -> tuple[int
                     events.record(_fresh_order(receipt), "receipt.failed", SYSTEM,
                                   {"receipt_id": receipt.pk, "purpose": receipt.purpose, "error": str(exc)[:500]})
                 continue
-            if not taken:
-                first_taken_at = monotonic()
+            last_answer_took = monotonic() - asked_at
             taken.append((receipt, registration, driver_state))
             done += 1
-            if len(taken) >= WRITE_DOWN_EVERY or monotonic() - first_taken_at >= WRITE_DOWN_SECONDS:
+            if len(taken) >= WRITE_DOWN_EVERY:
                 _write_down(taken)
         return done, True
     finally:
@@ -292,13 +294,14 @@ def _fresh_order(receipt: Receipt) -> Order:
     return order
 
 
-# Registrations are written down together, this many in one transaction (or what a slow register
-# took within WRITE_DOWN_SECONDS, so the back office sees them registered soon): one pass through
-# the write lock instead of one per receipt. A receipt the register took but the worker did not
-# write down (it was killed) is sent again once its claim runs out, and the register answers its
-# uuid with the document it already made.
+# Registrations are written down together, this many in one transaction: one pass through the
+# write lock instead of one per receipt. A register whose last answer took SLOW_ANSWER_SECONDS or
+# more has what it took written down before it is asked again, so no receipt waits on a slow answer
+# to show as registered. A receipt the register took but the worker did not write down (it was
+# killed) is sent again once its claim runs out, and the register answers its uuid with the
+# document it already made.
 WRITE_DOWN_EVERY = 10
-WRITE_DOWN_SECONDS = 1.0
+SLOW_ANSWER_SECONDS = 0.05
 BOOKKEEPING_ATTEMPTS = 3
 
 Taken = tuple[Receipt, Registration, dict]  # the receipt, what the register answered, the driver's state

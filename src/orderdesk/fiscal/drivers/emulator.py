@@ -59,10 +59,12 @@ class EmulatorDriver:
                     shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
                     registered_at=timezone.now(),
                 )
-        except IntegrityError:  # the uuid is in the journal: a repeat, or a twin call just now
-            if (twin := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is None:
-                raise  # not a twin: another document took the number first; the relay tries again
-            return self._registration(twin)
+        except (IntegrityError, RegisterUnavailable):
+            # The uuid may be in the journal (a repeat, or a twin call just now): answered with its
+            # document, as a real register does, even once the shift has closed.
+            if (known := _DOCUMENT.first(register_id=register_id, uuid=doc.uuid)) is None:
+                raise  # not a repeat: no shift, or another document took the number first
+            return self._registration(known)
         state["fd_number"] = row.fd_number
         return self._registration(row)
 
