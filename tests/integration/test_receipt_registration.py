@@ -591,6 +591,23 @@ def test_b06_the_emulator_answers_a_repeated_uuid_with_its_document_after_the_sh
     assert journal_uuids(registers.desk) == [receipt.uuid]
 
 
+def test_b06_a_registration_whose_claim_another_pass_took_over_is_written_down_once(cashier, place, registers):
+    [receipt] = pay(cashier, place(), "300.00", registers.desk).receipts
+    real_register = EmulatorDriver.register
+
+    def claim_taken_over_meanwhile(self, doc, state):
+        registration = real_register(self, doc, state)
+        Receipt.objects.filter(pk=receipt.pk).update(claimed_until=timezone.now() + timedelta(minutes=9))
+        return registration
+
+    with mock.patch.object(EmulatorDriver, "register", claim_taken_over_meanwhile):
+        fiscal.register_pending(registers.desk.pk)
+
+    receipt.refresh_from_db()
+    assert receipt.state == REGISTERING  # left to the pass that holds the claim now
+    assert not OrderEvent.objects.filter(code="receipt.registered").exists()
+
+
 class WorkerKilled(BaseException):
     """Stands for kill -9: nothing after it runs."""
 

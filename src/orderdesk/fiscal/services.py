@@ -317,8 +317,12 @@ def _write_down(taken: list[Taken]) -> None:
             return
         try:
             with transaction.atomic():
+                claims = {held.pk: held.claimed_until for held in _HELD.all([receipt.pk for receipt, *_ in taken])}
                 for receipt, registration, driver_state in taken:
-                    _write_registration(receipt, registration, driver_state)
+                    if claims.get(receipt.pk) == receipt.claimed_until:
+                        _write_registration(receipt, registration, driver_state)
+                    else:  # our claim ran out and another pass took the receipt: it writes it down
+                        log.warning("receipt %s was taken over before its registration was written down", receipt.uuid)
             taken.clear()
             return
         except OperationalError:
@@ -326,6 +330,10 @@ def _write_down(taken: list[Taken]) -> None:
                 raise
             log.warning("writing down %s registered receipts failed (attempt %s); writing them again",
                         len(taken), attempt)
+
+
+_HELD = rows.PreparedIn(lambda ids: Receipt.objects.select_for_update(no_key=True)
+                        .filter(pk__in=ids, state=Receipt.State.REGISTERING))
 
 
 def _write_registration(receipt: Receipt, registration: Registration, driver_state: dict) -> None:
