@@ -251,23 +251,6 @@ def insert_many(objs: list[Model]) -> list[Model]:
     return objs
 
 
-@cache
-def _update_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[_Column, ...]]:
-    meta, quote = model._meta, _connection().ops.quote_name
-    fields = tuple(meta.get_field(name) for name in names)
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    return (f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
-            tuple(map(_Column.of, fields)))
-
-
-def update(model: type[Model], pk, **values) -> int:
-    """UPDATE the columns of one row by pk, values adapted by the model's fields; rows changed."""
-    sql, columns = _update_statement(model, tuple(values))
-    connection = _connection()
-    params = [column.adapted(value, connection) for column, value in zip(columns, values.values())]
-    return execute(sql, [*params, pk], connection)[1]
-
-
 # Rows in one UPDATE by pks: far below either database's limit on parameters.
 PKS_PER_UPDATE = 500
 
@@ -294,6 +277,11 @@ def update_rows(model: type[Model], pks: list, *, count_up: tuple[str, ...] = ()
         params = [column.adapted(value, connection) for column, value in zip(columns, values.values())]
         changed += execute(sql, [*params, *chunk], connection)[1]
     return changed
+
+
+def update(model: type[Model], pk, **values) -> int:
+    """UPDATE the columns of one row by pk, values adapted by the model's fields; rows changed."""
+    return update_rows(model, [pk], **values)
 
 
 @dataclass(frozen=True)
