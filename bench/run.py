@@ -33,6 +33,7 @@ ROOT = BENCH.parent
 OUT = Path(os.environ.get("BENCH_OUT_DIR", BENCH))  # where RESULTS.md and results.json go
 sys.path.insert(0, str(BENCH))
 
+from lean_http import Connection  # noqa: E402
 from plainsql import connect, write_order  # noqa: E402
 from progress import progress  # noqa: E402
 
@@ -86,13 +87,14 @@ def order_body(n: int, prefix: str) -> bytes:
 def wait_for(port: int, path: str = "/api/v1/openapi.json", timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        connection = Connection(port, timeout=5)
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", path)
-            c.getresponse().read()
+            connection.request("GET", path)
             return
         except OSError:
             time.sleep(0.1)
+        finally:
+            connection.close()
     raise SystemExit(f"nothing answers on port {port}")
 
 
@@ -104,7 +106,7 @@ def load(port: int, headers: dict, orders: int, concurrency: int, prefix: str) -
     errors: list[str] = []
 
     def client():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection = Connection(port)
         mine = []
         while not errors:
             with lock:
@@ -113,11 +115,9 @@ def load(port: int, headers: dict, orders: int, concurrency: int, prefix: str) -
                 break
             body = order_body(n, prefix)
             started = time.perf_counter()
-            connection.request("POST", "/api/v1/orders", body, headers)
-            response = connection.getresponse()
-            content = response.read()
+            response = connection.request("POST", "/api/v1/orders", body, headers)
             if response.status != 201:
-                errors.append(f"HTTP {response.status}: {content[:300]!r}")
+                errors.append(f"HTTP {response.status}: {response.body[:300]!r}")
                 break
             mine.append(time.perf_counter() - started)
         connection.close()  # the server keeps no idle connection of ours while the other one is measured
@@ -401,7 +401,7 @@ class Session:
 
     def __init__(self, port: int, email: str):
         self.port = port
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection = Connection(port)
         self.cookies = {}
         self.csrf = None
         me = self.call("POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD}, expect=200)
@@ -409,24 +409,16 @@ class Session:
 
     def call(self, method: str, path: str, body=None, expect=(200, 201)):
         headers = {"Content-Type": "application/json", "Referer": f"http://127.0.0.1:{self.port}/",
-                   "Origin": f"http://127.0.0.1:{self.port}", "Host": f"127.0.0.1:{self.port}"}
+                   "Origin": f"http://127.0.0.1:{self.port}"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self.csrf:
             headers["X-CSRFToken"] = self.csrf
         data = json.dumps(body).encode() if body is not None else None
-        try:
-            self.connection.request(method, path, data, headers)
-            response = self.connection.getresponse()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # gunicorn closes idle keep-alive connections after 2 s; the request never reached a worker.
-            self.connection.close()
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            self.connection.request(method, path, data, headers)
-            response = self.connection.getresponse()
-        content = response.read()
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
+        response = self.connection.request(method, path, data, headers)
+        content = response.body
+        for header, value in response.headers:
+            if header == "set-cookie":
                 name, _, rest = value.partition("=")
                 self.cookies[name.strip()] = rest.split(";", 1)[0]
         expected = (expect,) if isinstance(expect, int) else expect
@@ -599,18 +591,16 @@ def bulk_load(db: Database, n: int) -> tuple[datetime, int]:
 
 
 def timed_gets(port: int, headers: dict, path: str, requests: int) -> dict:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection = Connection(port)
     latencies = []
     rows = None
     for _ in range(requests):
         started = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        content = response.read()
+        response = connection.request("GET", path, headers=headers)
         latencies.append(time.perf_counter() - started)
         if response.status != 200:
-            raise SystemExit(f"GET {path}: HTTP {response.status}: {content[:300]!r}")
-        rows = len(json.loads(content)["results"])
+            raise SystemExit(f"GET {path}: HTTP {response.status}: {response.body[:300]!r}")
+        rows = len(json.loads(response.body)["results"])
     return {**percentiles(latencies), "rows": rows}
 
 
@@ -663,17 +653,20 @@ DOCUMENT_END = "</Документ>".encode("cp1251")
 
 
 def one_c_call(port: int, mode: str, headers: dict) -> bytes:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request("GET", f"/exchange/1c?type=sale&mode={mode}", headers=headers)
-    response = connection.getresponse()
-    content = response.read()
+    connection = Connection(port, timeout=600)
+    try:
+        response = connection.request("GET", f"/exchange/1c?type=sale&mode={mode}", headers=headers)
+    finally:
+        connection.close()
+    content = response.body
     if response.status != 200 or content.startswith(b"failure"):
         raise SystemExit(f"1C exchange {mode}: HTTP {response.status}: {content[:300]!r}")
     return content
 
 
 def timed_query(port: int, headers: dict) -> dict:
-    """1C's `query`, read as 1C reads it, in blocks: seconds, bytes and orders of the answer."""
+    """1C's `query`, read as 1C reads it, in blocks (http.client's streamed body): seconds, bytes and
+    orders of the answer."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     started = time.perf_counter()
     connection.request("GET", "/exchange/1c?type=sale&mode=query", headers=headers)
