@@ -212,13 +212,13 @@ def test_b07_a_lean_statement_runs_on_the_drivers_cursor_unless_something_watche
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the connection is closed and made again
 def test_b07_lean_statements_share_a_cursor_until_their_connection_is_made_again(customer):
     first = rows.insert(Order, **_order(customer))
-    cursor = rows._lean_cursor(rows._connection())
+    cursor = rows._lean_cursor(rows._connection())[0]
     assert rows.execute("UPDATE orders_order SET comment = %s WHERE id = %s", ["и снова", first.pk]) == ([], 1)
-    assert rows._lean_cursor(rows._connection()) is cursor
+    assert rows._lean_cursor(rows._connection())[0] is cursor
 
     connection.close()
     assert rows.execute("SELECT comment FROM orders_order WHERE id = %s", [first.pk])[0] == [("и снова",)]
-    assert rows._lean_cursor(rows._connection()) is not cursor
+    assert rows._lean_cursor(rows._connection())[0] is not cursor
 
 
 def test_b07_postgresql_prepares_a_statement_that_runs_again_and_again(customer):
@@ -234,6 +234,49 @@ def test_b07_postgresql_prepares_a_statement_that_runs_again_and_again(customer)
     assert "SELECT number FROM orders_order WHERE customer_id = $1" in [statement for (statement,) in prepared]
 
 
+def test_b07_placeholders_are_numbered_as_postgresql_writes_them_and_a_doubled_percent_is_one():
+    sql = "UPDATE t SET a = %s WHERE b LIKE '%%x' AND c IN (%s, %s)"
+    assert rows.numbered_placeholders(sql) == "UPDATE t SET a = $1 WHERE b LIKE '%x' AND c IN ($2, $3)"
+
+
+def test_b07_a_lean_statement_takes_its_values_in_order_and_a_doubled_percent_as_one(customer):
+    assert rows.execute("SELECT %s || '%%' || %s", ["50", "!"])[0] == [("50%!",)]
+
+
+def test_b07_on_postgresql_a_lean_statement_of_many_values_goes_as_written(customer):
+    """psycopg's own cursor reads the %s of a statement of more than 50 values anew on every run;
+    the lean statements run on its raw cursor with $1, $2 …: six items, 66 values, in one
+    statement, read back as the ORM reads them."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the raw cursor is PostgreSQL's (this test runs in the PostgreSQL pass)")
+    from psycopg import RawCursor
+
+    order = rows.insert(Order, **_order(customer))
+    rows.insert_many([OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal(n), price=Decimal("10.00"),
+                                amount=Decimal(10 * n), vat_rate="22") for n in range(1, 7)])
+
+    assert isinstance(rows._lean_cursor(rows._connection())[0], RawCursor)
+    assert list(order.items.values_list("position", "name", "amount").order_by("position")) == [
+        (n, f"Товар {n}", Decimal(10 * n)) for n in range(1, 7)]
+
+
+def test_b07_on_postgresql_without_server_side_binding_lean_statements_keep_djangos_cursor(customer, monkeypatch):
+    """DB_SERVER_SIDE_BINDING=0 (a pooler that keeps no prepared statements): the values are bound
+    by the client, as for every other statement."""
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side binding is PostgreSQL's (this test runs in the PostgreSQL pass)")
+    from psycopg import RawCursor
+
+    wrapper = rows._connection()
+    monkeypatch.setitem(wrapper.settings_dict["OPTIONS"], "server_side_binding", False)
+    wrapper.__dict__.pop("_lean_cursor", None)
+
+    assert rows.execute("SELECT %s || '%%'", ["50"])[0] == [("50%",)]
+    cursor, numbered = rows._lean_cursor(wrapper)
+    assert not numbered and not isinstance(cursor, RawCursor)
+    wrapper.__dict__.pop("_lean_cursor")
+
+
 def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_error(customer):
     rows.insert(Order, **_order(customer))
 
@@ -243,11 +286,11 @@ def test_b07_a_lean_statement_that_breaks_a_constraint_raises_djangos_integrity_
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits of its own
 def test_b07_a_lean_statement_that_fails_leaves_no_statement_running_and_the_next_transaction_commits(customer):
-    cursor = rows._lean_cursor(rows._connection())
+    cursor = rows._lean_cursor(rows._connection())[0]
     with pytest.raises(IntegrityError), transaction.atomic():
         rows.execute("INSERT INTO orders_order (number) VALUES (%s) RETURNING id", [None])
 
-    assert rows._lean_cursor(rows._connection()) is not cursor
+    assert rows._lean_cursor(rows._connection())[0] is not cursor
     with transaction.atomic():
         rows.insert(Order, **_order(customer, number="R-9"))
     assert Order.objects.filter(number="R-9").exists()

@@ -8,6 +8,8 @@ what the ORM would write. No signals are sent: nothing in orderdesk listens to t
 """
 
 import inspect
+import itertools
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,9 +52,9 @@ def execute(sql: str, params, connection=None) -> tuple[list, int]:
     connection.validate_thread_sharing()
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
-        cursor = _lean_cursor(connection)
+        cursor, numbered = _lean_cursor(connection)
         try:
-            cursor.execute(sql, params)
+            cursor.execute(numbered_placeholders(sql) if numbered else sql, params)
             return (cursor.fetchall() if _returned_rows(cursor) else []), cursor.rowcount
         except BaseException:
             # A statement left unfinished would keep SQLite from committing: the cursor goes.
@@ -61,15 +63,49 @@ def execute(sql: str, params, connection=None) -> tuple[list, int]:
             raise
 
 
-def _lean_cursor(connection):
+def _lean_cursor(connection) -> tuple:
     """The driver cursor these statements share, one per database connection (made again with
-    the connection). psycopg spends 7–20 µs making a cursor, with its own copy of the adapters.
-    Each statement's rows are all fetched, so none is left running."""
+    the connection), and whether it takes PostgreSQL's numbered placeholders. psycopg spends
+    7–20 µs making a cursor, with its own copy of the adapters. Each statement's rows are all
+    fetched, so none is left running.
+
+    Where PostgreSQL binds the parameters (server_side_binding) the cursor is psycopg's raw one:
+    the statement goes as it is written, with $1, $2 … (numbered_placeholders, once per
+    statement). psycopg's own cursor finds the %s of every statement it runs, and remembers
+    what it found only for statements of at most 50 parameters: an order's five items, 55
+    values, cost 240 µs of the client's CPU against 105 µs raw, their receipt's lines as much."""
     driver_connection = connection.connection
     kept = connection.__dict__.get("_lean_cursor")
     if kept is None or kept[0] is not driver_connection:
-        kept = connection.__dict__["_lean_cursor"] = (driver_connection, connection.create_cursor())
-    return kept[1]
+        numbered = connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding") is True
+        kept = connection.__dict__["_lean_cursor"] = (driver_connection, _new_cursor(connection, numbered), numbered)
+    return kept[1], kept[2]
+
+
+def _new_cursor(connection, raw: bool):
+    """Django's cursor (its time zone set as Django sets it), of psycopg's raw class if `raw`."""
+    if not raw:
+        return connection.create_cursor()
+    from psycopg import RawCursor
+
+    driver_connection = connection.connection
+    usual = driver_connection.cursor_factory
+    driver_connection.cursor_factory = RawCursor
+    try:
+        return connection.create_cursor()
+    finally:
+        driver_connection.cursor_factory = usual
+
+
+_PLACEHOLDER = re.compile(r"%[s%]")
+
+
+@lru_cache(maxsize=4096)
+def numbered_placeholders(sql: str) -> str:
+    """A statement written for psycopg's cursor (%s for each value, %% for a percent sign) as
+    PostgreSQL writes it: $1, $2 … and %."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda found: "%" if found[0] == "%%" else f"${next(numbers)}", sql)
 
 
 def _returned_rows(cursor) -> bool:
