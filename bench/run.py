@@ -863,8 +863,8 @@ def markdown(results: dict) -> str:
            f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; Linux {m['kernel']}",
            f"- Python {m['python']}, Django {m['django']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}",
            f"- Server: `orderdesk serve` (gunicorn gthread, {WORKERS} workers × {THREADS} threads, plus the worker "
-           "process); load from the runner's threads over loopback with keep-alive connections, in a separate "
-           "process from the server.", ""]
+           "process); load from the runner's threads over loopback with keep-alive connections (a lean HTTP "
+           "client, `bench/lean_http.py`), in a separate process from the server.", ""]
     out += ["## Summary", "", "| figure | " + " | ".join(results["databases"]) + " | target |", "|---|" +
             "---|" * len(results["databases"]) + "---|"]
     # key: (target text, test of a value, databases the target is for)
