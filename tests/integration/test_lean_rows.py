@@ -252,8 +252,8 @@ def test_b07_on_postgresql_a_lean_statement_of_many_values_goes_as_written(custo
     from psycopg import RawCursor
 
     order = rows.insert(Order, **_order(customer))
-    rows.insert_many([OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal(n), price=Decimal("10.00"),
-                                amount=Decimal(10 * n), vat_rate="22") for n in range(1, 7)])
+    rows.insert_many([OrderItem(order=order, position=n, name=f"Товар {n}", quantity=Decimal(n),
+                                price=Decimal("10.00"), amount=Decimal(10 * n), vat_rate="22") for n in range(1, 7)])
 
     assert isinstance(rows._lean_cursor(rows._connection())[0], RawCursor)
     assert list(order.items.values_list("position", "name", "amount").order_by("position")) == [

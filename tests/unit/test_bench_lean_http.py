@@ -116,7 +116,8 @@ def test_an_answer_without_length_runs_to_the_end_of_the_connection(scripted):
 
 
 def test_an_idle_connection_the_server_closed_is_opened_again_and_the_request_sent_once_more(scripted):
-    server = scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", None, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+    server = scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", None,
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
     connection = Connection(server.port, timeout=5)
     assert connection.request("GET", "/first").body == b"a"
     assert connection.request("POST", "/second", b"{}").body == b"b"

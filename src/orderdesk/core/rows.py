@@ -77,7 +77,8 @@ def _lean_cursor(connection) -> tuple:
     driver_connection = connection.connection
     kept = connection.__dict__.get("_lean_cursor")
     if kept is None or kept[0] is not driver_connection:
-        numbered = connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding") is True
+        numbered = (connection.vendor == "postgresql"
+                    and connection.settings_dict["OPTIONS"].get("server_side_binding") is True)
         kept = connection.__dict__["_lean_cursor"] = (driver_connection, _new_cursor(connection, numbered), numbered)
     return kept[1], kept[2]
 
