@@ -67,7 +67,8 @@ class Connection:
             name, _, value = line.partition(":")
             headers.append((name.strip().lower(), value.strip()))
         fields = dict(headers)
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        closing = fields.get("connection", "").lower() == "close"
+        if method == "HEAD" or status in (204, 304):
             body = b""
         elif fields.get("transfer-encoding", "").lower() == "chunked":
             body = self._read_chunks()
@@ -76,9 +77,8 @@ class Connection:
         else:  # the body runs to the end of the connection
             while chunk := self.sock.recv(1 << 16):
                 self.pending += chunk
-            body, self.pending = self.pending, b""
-            fields["connection"] = "close"
-        if fields.get("connection", "").lower() == "close":
+            body, self.pending, closing = self.pending, b"", True
+        if closing:
             self.close()
         return Response(status, headers, body)
 
