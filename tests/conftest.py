@@ -24,6 +24,12 @@ COMPANY = {"company_inn": "7707083893", "company_email": "shop@example.com",
            "payment_address": "г. Москва, ул. Примерная, 1"}
 
 
+@pytest.fixture(autouse=True)
+def emulator_memory_of_its_own(settings, tmp_path):
+    """Each test's emulator registers start with an empty fiscal memory, as its database starts empty."""
+    settings.FISCAL_EMULATOR_PATH = tmp_path / "fiscal-emulator.sqlite3"
+
+
 @dataclass
 class Mailbox:
     """What the local SMTP server received, parsed."""

@@ -5,7 +5,7 @@ index."""
 import pytest
 from django.db import connection
 
-from orderdesk.fiscal.models import EmulatorJournal, Receipt
+from orderdesk.fiscal.models import Receipt
 from orderdesk.orders.models import CustomerNotification, Order, OrderEvent, OrderItem
 from orderdesk.payments.models import PaymentEntry
 from tests.conftest import committed_db
@@ -17,7 +17,6 @@ COVERED = [
     (OrderEvent, "order", OrderEvent.objects.filter(order_id=1).order_by("id")),
     (CustomerNotification, "counterparty", CustomerNotification.objects.filter(counterparty_id=1).order_by("-id")),
     (Receipt, "register", Receipt.objects.filter(register_id=1, state="pending").order_by("id")),
-    (EmulatorJournal, "register", EmulatorJournal.objects.filter(register_id=1, uuid="x")),
     (PaymentEntry, "document", PaymentEntry.objects.filter(document_id=1)),
 ]
 # relations read from their row only: an event's user, a notification's event (events are never deleted)

@@ -13,9 +13,10 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from orderdesk.fiscal import services as fiscal
+from orderdesk.fiscal.drivers import emulator_memory
 from orderdesk.fiscal.drivers.base import ReceiptRejected, RegisterUnavailable
 from orderdesk.fiscal.drivers.emulator import EmulatorDriver
-from orderdesk.fiscal.models import EmulatorJournal, Receipt, Register, Shift
+from orderdesk.fiscal.models import Receipt, Register, Shift
 from orderdesk.fiscal.rules import PayMethod
 from orderdesk.orders import services as orders
 from orderdesk.orders.models import Order, OrderEvent
@@ -73,7 +74,7 @@ def left_claimed_by_a_dead_worker(receipt: Receipt) -> None:
 
 
 def journal_uuids(register: Register) -> list[str]:
-    return list(EmulatorJournal.objects.filter(register=register).order_by("fd_number").values_list("uuid", flat=True))
+    return [document.uuid for document in emulator_memory.journal(EmulatorDriver(register).fn_number)]
 
 
 # ---- one transaction ----
@@ -95,7 +96,7 @@ def test_b06_a_payment_rolled_back_after_it_was_taken_leaves_neither_payment_nor
     order.refresh_from_db()
     assert (order.payment_status, order.paid_amount) == ("not_paid", D("0.00"))
     run_worker()
-    assert EmulatorJournal.objects.count() == 0
+    assert len(emulator_memory.journal()) == 0
 
 
 def test_b06_a_receipt_that_cannot_be_written_takes_the_payment_down_with_it(cashier, place, registers):
@@ -124,7 +125,7 @@ def test_b06_the_worker_registers_the_receipt_written_with_the_payment(cashier, 
 
     receipt.refresh_from_db()
     assert (receipt.state, receipt.attempts, receipt.last_error) == (REGISTERED, 1, "")
-    [row] = EmulatorJournal.objects.filter(register=registers.desk)
+    [row] = emulator_memory.journal(EmulatorDriver(registers.desk).fn_number)
     assert (row.uuid, row.fd_number, row.total, row.settlement) == (receipt.uuid, 1, D("300.00"), 1)
     assert (receipt.fd_number, receipt.fiscal_sign, receipt.shift_number) == (1, row.fiscal_sign, 1)
     assert receipt.fn_number == f"99990789{registers.desk.pk:08d}"
@@ -171,7 +172,7 @@ def test_b06_an_offline_register_makes_the_receipt_wait_and_it_is_registered_onc
     assert PaymentEntry.objects.filter(order=order).count() == 1  # the money is recorded all the same
     order.refresh_from_db()
     assert (order.payment_status, order.paid_amount) == ("partially_paid", D("300.00"))
-    assert EmulatorJournal.objects.count() == 0
+    assert len(emulator_memory.journal()) == 0
     assert fiscal.registers_with_due_receipts() == []  # it waits for its retry time
 
     run_worker()  # nothing is due yet: nothing is tried
@@ -210,7 +211,7 @@ def test_b06_receipts_of_a_register_are_registered_in_the_order_the_money_moved(
     set_offline(registers.desk, False)
     Receipt.objects.exclude(pk=waiting[0].pk).update(next_attempt_at=timezone.now())
     assert fiscal.register_pending(registers.desk.pk) == 0
-    assert EmulatorJournal.objects.count() == 0
+    assert len(emulator_memory.journal()) == 0
 
     make_due()
     run_worker()
@@ -247,12 +248,12 @@ def test_b06_a_receipt_left_registering_by_a_killed_worker_is_taken_again_when_i
     run_worker()
 
     receipt.refresh_from_db()
-    [row] = EmulatorJournal.objects.all()
+    [row] = emulator_memory.journal()
     assert (receipt.state, receipt.attempts, receipt.claimed_until) == (REGISTERED, 2, None)
     assert (receipt.uuid, receipt.fd_number, receipt.fiscal_sign) == (row.uuid, 1, row.fiscal_sign)
     assert fiscal.registers_with_due_receipts() == []
     run_worker()
-    assert EmulatorJournal.objects.count() == 1
+    assert len(emulator_memory.journal()) == 1
 
 
 def test_b06_a_stuck_receipt_whose_claim_expired_is_taken_by_the_next_worker_pass(cashier, place, registers):
@@ -532,7 +533,7 @@ def test_b06_a_payment_queues_no_job_the_worker_relay_finds_its_receipt_and_regi
     receipt.refresh_from_db()
     assert (receipt.state, receipt.attempts) == (REGISTERED, 1)
     assert fiscal.registers_with_due_receipts() == []
-    assert EmulatorJournal.objects.count() == 1
+    assert len(emulator_memory.journal()) == 1
 
 
 def test_b06_receipts_claimed_in_batches_are_registered_each_once_in_the_order_the_money_moved(
@@ -541,7 +542,7 @@ def test_b06_receipts_claimed_in_batches_are_registered_each_once_in_the_order_t
 
     assert fiscal.register_pending(registers.desk.pk) == len(receipts)
 
-    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+    assert [document.uuid for document in emulator_memory.journal()] == [r.uuid for r in receipts]
     assert set(Receipt.objects.values_list("state", "attempts")) == {(REGISTERED, 1)}
 
 
@@ -699,14 +700,14 @@ def test_b06_when_the_register_goes_away_mid_batch_the_untried_receipts_wait_una
     monkeypatch.undo()
     make_due()
     assert fiscal.register_pending(registers.desk.pk) == 2
-    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+    assert [document.uuid for document in emulator_memory.journal()] == [r.uuid for r in receipts]
 
 
 def test_b06_a_stopping_worker_hands_back_the_receipts_it_claimed_and_did_not_send(cashier, place, registers):
     receipts = [pay(cashier, place(), "300.00", registers.desk).receipts[0] for _ in range(3)]
 
     def until_the_first_is_sent() -> bool:
-        return not EmulatorJournal.objects.exists()
+        return not emulator_memory.journal()
 
     assert fiscal.register_due(keep_going=until_the_first_is_sent) == 1
 
@@ -714,7 +715,7 @@ def test_b06_a_stopping_worker_hands_back_the_receipts_it_claimed_and_did_not_se
         (REGISTERED, 1, None), (PENDING, 0, None), (PENDING, 0, None)]
     assert fiscal.registers_with_due_receipts() == [registers.desk.pk]  # due again at once
     assert fiscal.register_due() == 2
-    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+    assert [document.uuid for document in emulator_memory.journal()] == [r.uuid for r in receipts]
 
 
 def test_b06_a_relay_pass_takes_one_batch_of_a_register_so_a_busy_one_does_not_hold_up_the_others(
@@ -747,5 +748,5 @@ def test_b06_a_batch_sent_to_a_slow_register_is_claimed_afresh_before_its_claim_
     assert fiscal.register_pending(registers.desk.pk) == 3
 
     assert len(claims) == 4  # a fresh claim before each receipt, and the last finds nothing
-    assert list(EmulatorJournal.objects.order_by("id").values_list("uuid", flat=True)) == [r.uuid for r in receipts]
+    assert [document.uuid for document in emulator_memory.journal()] == [r.uuid for r in receipts]
     assert set(Receipt.objects.values_list("state", "attempts")) == {(REGISTERED, 1)}

@@ -146,22 +146,3 @@ class ReceiptLine(models.Model):
 
     class Meta:
         ordering = ["position"]
-
-
-class EmulatorJournal(models.Model):
-    """The emulator register's fiscal memory: one row per fiscalised document, keyed by its uuid."""
-
-    register = models.ForeignKey(Register, on_delete=models.CASCADE, related_name="+", db_index=False)
-    uuid = models.CharField(max_length=36)
-    fd_number = models.PositiveBigIntegerField()
-    fiscal_sign = models.CharField(max_length=20)
-    shift_number = models.PositiveIntegerField()
-    settlement = models.PositiveSmallIntegerField()
-    total = models.DecimalField(**MONEY)
-    registered_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["register", "uuid"], name="emulator_journal_uuid_unique"),
-            models.UniqueConstraint(fields=["register", "fd_number"], name="emulator_journal_fd_unique"),
-        ]
