@@ -203,7 +203,7 @@ def _claim_due(register_id: int) -> list[Receipt]:
     with transaction.atomic():
         claimed = list(takewhile(lambda receipt: _claimable(receipt, now), _WAITING.all(register_id=register_id)))
         outbox.mark_claimed(claimed, Receipt.State.REGISTERING, until)
-        lines = _LINES_OF_RECEIPTS.all([receipt.pk for receipt in claimed])
+    lines = _LINES_OF_RECEIPTS.all([receipt.pk for receipt in claimed])  # never changed once written: read after
     for receipt in claimed:
         rows.attach(receipt, "lines", [line for line in lines if line.receipt_id == receipt.pk])
     return claimed
