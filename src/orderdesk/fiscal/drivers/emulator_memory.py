@@ -2,9 +2,10 @@
 real register keeps its documents on its fiscal drive and not in the shop's database.
 
 It used to be a table of the shop's database. On SQLite every receipt the worker registered was
-then one more transaction at the database's one writer, the shop's own writes queued behind it: in
-a served lifecycle (three receipts an order) the rate rose from 56–58 to 72/s once the emulator
-stopped writing there. A real register never took that lock.
+then one more transaction at the database's one writer, and the shop's own writes queued behind
+it: in a served lifecycle (an order's three receipts) the worker's transactions there fell from
+3.5 to 0.8, and the time it holds the writer from about 3 ms to 2. A real register never took
+that lock.
 
 A document is keyed by the fiscal drive's number and numbered on from that drive's last; a uuid met
 again is answered with the document it already has."""
