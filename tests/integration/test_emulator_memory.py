@@ -90,7 +90,7 @@ def test_b06_a_drive_numbers_its_own_documents_and_reports_a_shift_from_them():
 
 
 @committed_db  # migrating runs outside a test's transaction
-def test_b06_an_upgrade_moves_the_journal_from_the_database_with_its_numbers_and_a_repeat_gets_its_document():
+def test_b06_an_upgrade_moves_the_journal_from_the_database_with_its_numbers_and_a_downgrade_moves_it_back():
     call_command("migrate", "fiscal", "0005", verbosity=0)
     try:
         old = MigrationExecutor(connection).loader.project_state(
@@ -110,3 +110,14 @@ def test_b06_an_upgrade_moves_the_journal_from_the_database_with_its_numbers_and
         ("first", 1, "sign-1", 3, D("150.00"), AT), ("second", 2, "sign-2", 3, D("150.00"), AT)]
     assert make("second").fd_number == 2  # a repeat: its document as it was
     assert make("third").fd_number == 3
+
+    call_command("migrate", "fiscal", "0005", verbosity=0)  # undone: the documents go back into the table
+    try:
+        old = MigrationExecutor(connection).loader.project_state(
+            ("fiscal", "0005_receipt_entry_indexed_by_its_unique_only")).apps
+        assert list(old.get_model("fiscal", "EmulatorJournal").objects.order_by("fd_number").values_list(
+            "register_id", "uuid", "fd_number", "fiscal_sign")) == [
+            (register.pk, "first", 1, "sign-1"), (register.pk, "second", 2, "sign-2"),
+            (register.pk, "third", 3, "0000000003")]
+    finally:
+        call_command("migrate", verbosity=0)

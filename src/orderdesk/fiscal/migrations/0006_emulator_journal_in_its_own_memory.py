@@ -1,6 +1,7 @@
 """The emulator register's journal moves out of the shop's database into the emulator's own fiscal
 memory (orderdesk/fiscal/drivers/emulator_memory.py), its documents with it: a uuid registered
-before the upgrade is still answered with its document, and the numbering goes on from the last."""
+before the upgrade is still answered with its document, and the numbering goes on from the last.
+Undone, the documents go back into the table the same way."""
 
 from django.db import migrations
 
@@ -16,6 +17,20 @@ def copy_journal_to_memory(apps, schema_editor):
             row.uuid, row.fd_number, row.fiscal_sign, row.shift_number, row.settlement, row.total, row.registered_at))
 
 
+def copy_memory_to_journal(apps, schema_editor):
+    from orderdesk.fiscal.drivers import emulator_memory
+    from orderdesk.fiscal.drivers.emulator import fn_number
+
+    alias = schema_editor.connection.alias
+    journal = apps.get_model("fiscal", "EmulatorJournal")
+    journal.objects.using(alias).bulk_create(
+        journal(register=register, uuid=document.uuid, fd_number=document.fd_number, fiscal_sign=document.fiscal_sign,
+                shift_number=document.shift_number, settlement=document.settlement, total=document.total,
+                registered_at=document.registered_at)
+        for register in apps.get_model("fiscal", "Register").objects.using(alias).order_by("pk")
+        for document in emulator_memory.journal(fn_number(register.pk, register.connection)))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -23,6 +38,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(copy_journal_to_memory, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(copy_journal_to_memory, copy_memory_to_journal, elidable=True),
         migrations.DeleteModel(name="EmulatorJournal"),
     ]
