@@ -228,6 +228,7 @@ class Database:
         self.env = {**os.environ, "ORDERDESK_VAR_DIR": self.var, "DATABASE_URL": self.url,
                     "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env.pop("FISCAL_EMULATOR_PATH", None)  # each database's emulator keeps its memory beside it
 
     def close(self):
         if self.pg_dir:
@@ -508,7 +509,7 @@ def bench_lifecycle(db: Database, port: int) -> dict:
                                        "AND state = 'registered'", (low, high))
                 if registered >= expected or time.monotonic() > deadline:
                     break
-                time.sleep(0.005)  # a run lasts a second or two: its end is not to be overstated by a long look
+                time.sleep(0.005)  # a run lasts a few seconds: a long look would overstate its end
             elapsed = time.perf_counter() - started
             if registered < expected:
                 raise SystemExit(f"lifecycle: only {registered} of {expected} receipts registered")

@@ -184,7 +184,7 @@ OUTBOX_RETRY_MAX_SECONDS = int(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "3600"
 
 # The emulator register's fiscal memory (orderdesk/fiscal/drivers/emulator_memory.py): a SQLite
 # file of its own whatever the database, as a real register keeps its documents on its fiscal drive.
-FISCAL_EMULATOR_PATH = Path(os.environ.get("FISCAL_EMULATOR_PATH", VAR_DIR / "fiscal-emulator.sqlite3"))
+FISCAL_EMULATOR_PATH = Path(os.environ.get("FISCAL_EMULATOR_PATH", VAR_DIR / "fiscal-emulator.sqlite3")).resolve()
 
 # Online payments (R11): the YooKassa API through its official SDK. The default points at the
 # sandbox acquirer that `orderdesk serve` starts on loopback; set the real shop's values for production.

@@ -8,13 +8,16 @@ from contextlib import closing
 from datetime import datetime, timezone
 from decimal import Decimal as D
 
+import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone as django_time
 
 from orderdesk.fiscal import services as fiscal
 from orderdesk.fiscal.drivers import emulator_memory
 from orderdesk.fiscal.drivers.emulator import EmulatorDriver
+from orderdesk.fiscal.models import Receipt
 from orderdesk.fiscal.rules import PayMethod
 from orderdesk.orders import services as orders
 from orderdesk.orders.schemas import OrderIn
@@ -48,27 +51,43 @@ def test_b06_the_emulator_writes_its_documents_to_its_own_file_and_nothing_to_th
     assert fiscal.registers_with_due_receipts() == []
 
 
-def test_b06_twin_calls_for_one_uuid_make_one_document_and_other_uuids_number_on_without_a_gap():
-    answers, failures = [], []
+def in_threads(calls: list) -> list[Exception]:
+    """Run the calls at once, each on its own thread; what they raised."""
+    start, failures = threading.Barrier(len(calls)), []
 
-    def call(uuid: str) -> None:
+    def run(call) -> None:
+        start.wait()
         try:
-            answers.append(make(uuid))
+            call()
         except Exception as exc:  # noqa: BLE001 — a thread's failure must reach the assertion
             failures.append(exc)
 
-    threads = [threading.Thread(target=call, args=(uuid,)) for uuid in ["twin"] * 6 + [f"other-{n}" for n in range(6)]]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return failures
 
-    assert failures == []
+
+def test_b06_connections_that_open_a_new_memory_at_once_all_set_it_up(settings, tmp_path):
+    for attempt in range(20):  # a new file met at once by two connections: 3 of 40 without the retry
+        settings.FISCAL_EMULATOR_PATH = tmp_path / f"new-{attempt}" / "fiscal-emulator.sqlite3"
+        assert in_threads([lambda: emulator_memory.find(DRIVE, "nothing")] * 12) == []
+        with closing(sqlite3.connect(settings.FISCAL_EMULATOR_PATH)) as memory:
+            assert memory.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_b06_twin_calls_for_one_uuid_make_one_document_and_other_uuids_number_on_without_a_gap():
+    answers = []
+    uuids = ["twin"] * 6 + [f"other-{n}" for n in range(6)]
+
+    assert in_threads([lambda uuid=uuid: answers.append(make(uuid)) for uuid in uuids]) == []
     twins = {(a.fd_number, a.fiscal_sign) for a in answers if a.uuid == "twin"}
     assert len(twins) == 1
     journal = emulator_memory.journal(DRIVE)
     assert sorted(d.fd_number for d in journal) == list(range(1, 8))
-    assert sorted(d.uuid for d in journal) == sorted(["twin"] + [f"other-{n}" for n in range(6)])
+    assert sorted(d.uuid for d in journal) == sorted(set(uuids))
 
 
 def test_b06_a_drive_numbers_its_own_documents_and_reports_a_shift_from_them():
@@ -87,6 +106,44 @@ def test_b06_a_drive_numbers_its_own_documents_and_reports_a_shift_from_them():
     assert [(d.settlement, d.total) for d in shift] == [(1, D("100.00")), (1, D("20.50")), (2, D("0.50"))]
     assert emulator_memory.find(DRIVE, "c") == emulator_memory.Document(
         "c", 2, "0000000002", 1, 1, D("20.50"), AT)
+
+
+def test_b06_documents_kept_from_elsewhere_keep_their_numbers_and_a_conflicting_one_keeps_nothing():
+    made = make("made here")
+    moved = [(DRIVE, emulator_memory.Document("moved", 7, "sign-7", 2, 1, D("9.99"), AT)),
+             (DRIVE, made)]  # the same document again: kept once
+
+    emulator_memory.keep(moved)
+    emulator_memory.keep(moved)
+    assert [(d.uuid, d.fd_number) for d in emulator_memory.journal(DRIVE)] == [("made here", 1), ("moved", 7)]
+
+    under_a_taken_number = emulator_memory.Document("stranger", 7, "sign-x", 2, 1, D("1.00"), AT)
+    with pytest.raises(emulator_memory.ConflictingDocument):
+        emulator_memory.keep([(DRIVE, emulator_memory.Document("new", 8, "sign-8", 2, 1, D("1.00"), AT)),
+                              (DRIVE, under_a_taken_number)])
+    assert [d.uuid for d in emulator_memory.journal(DRIVE)] == ["made here", "moved"]  # nothing of the two
+
+
+def test_b06_a_fiscal_memory_that_fails_makes_the_receipt_wait_as_for_a_register_away_and_it_is_registered_once_back(
+        settings, tmp_path, site_actor, actor_of, registers):
+    order = orders.place_order(site_actor, OrderIn(**order_body("memory-2"))).order
+    orders.set_status(actor_of("manager"), order.pk, "agreed")
+    [receipt] = payments.take_payment(actor_of("cashier"), order.pk, register_id=registers.desk.pk,
+                                      amount=D("300.00"), method=PayMethod.CASH).receipts
+    working = settings.FISCAL_EMULATOR_PATH
+    settings.FISCAL_EMULATOR_PATH = tmp_path  # a directory: SQLite cannot open it
+
+    run_worker()
+
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.attempts) == ("pending", 1)
+    assert "fiscal memory failed" in receipt.last_error
+    settings.FISCAL_EMULATOR_PATH = working
+    Receipt.objects.filter(pk=receipt.pk).update(next_attempt_at=django_time.now())
+    run_worker()
+    receipt.refresh_from_db()
+    assert (receipt.state, receipt.fd_number) == ("registered", 1)
+    assert [d.uuid for d in emulator_memory.journal()] == [receipt.uuid]
 
 
 @committed_db  # migrating runs outside a test's transaction

@@ -60,7 +60,7 @@ class Installation:
         var = root / "var"
         var.mkdir()
         self.emulator_memory = var / "fiscal-emulator.sqlite3"  # FISCAL_EMULATOR_PATH's default
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EMAIL_"))}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EMAIL_", "FISCAL_"))}
         self.env.update(DATABASE_URL=self.url, ORDERDESK_VAR_DIR=str(var), LOG_LEVEL="ERROR",
                         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
                         YOOKASSA_API_URL=f"http://127.0.0.1:{free_port()}/v3")

@@ -196,8 +196,8 @@ _WAITING = rows.Prepared(
 def _claim_due(register_id: int) -> list[Receipt]:
     """The register's oldest unregistered receipts, up to the first one that is not due or is held
     by another worker: later receipts wait behind it, so a register fiscalises in the order the
-    money moved. Claimed in one transaction, at most CLAIM_BATCH, each with its register, order
-    and lines (the batch's lines in one read), all that registering it reads."""
+    money moved. Claimed in one transaction, at most CLAIM_BATCH, each with its register and
+    order; then the batch's lines in one read. That is all registering them reads."""
     now = timezone.now()
     until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():

@@ -5,6 +5,7 @@ does, and answers a repeated uuid with the document it already made, as real pro
 down."""
 
 import hashlib
+import sqlite3
 from decimal import Decimal
 
 from django.utils import timezone
@@ -52,11 +53,14 @@ class EmulatorDriver:
     def register(self, doc: ReceiptDoc, state: dict) -> Registration:
         self._require_online()
         drive = self.fn_number
-        # A repeat is answered with its document, as a real register does, even once the shift has closed.
-        if (document := emulator_memory.find(drive, doc.uuid)) is None:
-            document = emulator_memory.record(
-                drive, doc.uuid, shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
-                registered_at=timezone.now(), sign=lambda fd_number: self._fiscal_sign(fd_number, doc.uuid))
+        try:
+            # A repeat is answered with its document, as a real register does, even once the shift has closed.
+            if (document := emulator_memory.find(drive, doc.uuid)) is None:
+                document = emulator_memory.record(
+                    drive, doc.uuid, shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
+                    registered_at=timezone.now(), sign=lambda fd_number: self._fiscal_sign(fd_number, doc.uuid))
+        except sqlite3.Error as exc:  # its fiscal memory failed: the receipt waits, as for a register away
+            raise RegisterUnavailable(f"register «{self.register_row.name}»: its fiscal memory failed: {exc}") from exc
         state["fd_number"] = document.fd_number
         return self._registration(document)
 

@@ -13,6 +13,7 @@ again is answered with the document it already has."""
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,11 +53,13 @@ class Document:
 
 
 _held = threading.local()  # (path, connection) of this thread
+_parents = []  # what a forked child inherited: kept, never used nor closed there (SQLite's advice)
 
 
 def _forget_parents_connections() -> None:
     global _held
-    _held = threading.local()  # a SQLite connection must not cross a fork
+    _parents.append(_held)
+    _held = threading.local()
 
 
 os.register_at_fork(after_in_child=_forget_parents_connections)
@@ -72,11 +75,31 @@ def _connection() -> sqlite3.Connection:
         held[1].close()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(SCHEMA)
+    try:
+        _set_up(connection)
+    except BaseException:
+        connection.close()
+        raise
     _held.memory = (path, connection)
     return connection
+
+
+def _set_up(connection: sqlite3.Connection) -> None:
+    """WAL and the table, once per file. Switching a new file to WAL needs it to itself and does not
+    wait for the busy timeout: two connections opening it at once find it locked, so they try
+    again until the timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _document(row: tuple) -> Document:
@@ -103,17 +126,33 @@ def record(fn_number: str, uuid: str, *, shift_number: int, settlement: int, tot
         (last,) = connection.execute("SELECT coalesce(max(fd_number), 0) FROM document WHERE fn_number = ?",
                                      (fn_number,)).fetchone()
         made = Document(uuid, last + 1, sign(last + 1), shift_number, settlement, total, registered_at)
-        _insert(connection, "INSERT", fn_number, made)
+        _insert(connection, fn_number, made)
     return made
 
 
-def keep(fn_number: str, document: Document) -> None:
-    """Keep a document made elsewhere, its number and all, unless the drive has its uuid already."""
-    _insert(_connection(), "INSERT OR IGNORE", fn_number, document)
+class ConflictingDocument(Exception):
+    """The memory already holds another document under a number or uuid being kept."""
 
 
-def _insert(connection: sqlite3.Connection, verb: str, fn_number: str, document: Document) -> None:
-    connection.execute(f"{verb} INTO document (fn_number, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+def keep(documents: list[tuple[str, Document]]) -> None:
+    """Keep documents made elsewhere (fiscal drive, document), numbers and all, in one transaction.
+    A document the drive holds already, the same in every respect, is kept once; one that differs
+    from what the drive holds under its number or uuid stops it all, and nothing is kept."""
+    connection = _connection()
+    connection.execute("BEGIN IMMEDIATE")
+    with connection:
+        for fn_number, document in documents:
+            try:
+                _insert(connection, fn_number, document)
+            except sqlite3.IntegrityError:
+                if find(fn_number, document.uuid) != document:
+                    raise ConflictingDocument(
+                        f"drive {fn_number} holds another document under № {document.fd_number} or uuid {document.uuid}"
+                    ) from None
+
+
+def _insert(connection: sqlite3.Connection, fn_number: str, document: Document) -> None:
+    connection.execute(f"INSERT INTO document (fn_number, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (fn_number, document.uuid, document.fd_number, document.fiscal_sign, document.shift_number,
                         document.settlement, str(document.total), document.registered_at.isoformat()))
 
