@@ -3,7 +3,6 @@ it on its fiscal drive: the shop's database holds no journal, twin calls for one
 document, and an installation upgraded from the journal in the database keeps every document."""
 
 import sqlite3
-import threading
 from contextlib import closing
 from datetime import datetime, timezone
 from decimal import Decimal as D
@@ -23,13 +22,14 @@ from orderdesk.orders import services as orders
 from orderdesk.orders.schemas import OrderIn
 from orderdesk.payments import services as payments
 from tests.conftest import committed_db, order_body, run_worker
+from tests.processes import at_once
 
 DRIVE = "9999078900000042"
 AT = datetime(2026, 12, 5, 9, 30, tzinfo=timezone.utc)
 
 
 def make(uuid: str, total: str = "100.00") -> emulator_memory.Document:
-    return emulator_memory.record(DRIVE, uuid, shift_number=1, settlement=1, total=D(total), registered_at=AT,
+    return emulator_memory.record(DRIVE, uuid, shift_number=lambda: 1, settlement=1, total=D(total), registered_at=AT,
                                   sign=lambda fd_number: f"{fd_number:010d}")
 
 
@@ -51,38 +51,20 @@ def test_b06_the_emulator_writes_its_documents_to_its_own_file_and_nothing_to_th
     assert fiscal.registers_with_due_receipts() == []
 
 
-def in_threads(calls: list) -> list[Exception]:
-    """Run the calls at once, each on its own thread; what they raised."""
-    start, failures = threading.Barrier(len(calls)), []
-
-    def run(call) -> None:
-        start.wait()
-        try:
-            call()
-        except Exception as exc:  # noqa: BLE001 — a thread's failure must reach the assertion
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
-
-
 def test_b06_connections_that_open_a_new_memory_at_once_all_set_it_up(settings, tmp_path):
     for attempt in range(20):  # a new file met at once by two connections: 3 of 40 without the retry
         settings.FISCAL_EMULATOR_PATH = tmp_path / f"new-{attempt}" / "fiscal-emulator.sqlite3"
-        assert in_threads([lambda: emulator_memory.find(DRIVE, "nothing")] * 12) == []
+        assert at_once(12, lambda n: emulator_memory.find(DRIVE, "nothing")) == [None] * 12
         with closing(sqlite3.connect(settings.FISCAL_EMULATOR_PATH)) as memory:
             assert memory.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_b06_twin_calls_for_one_uuid_make_one_document_and_other_uuids_number_on_without_a_gap():
-    answers = []
     uuids = ["twin"] * 6 + [f"other-{n}" for n in range(6)]
 
-    assert in_threads([lambda uuid=uuid: answers.append(make(uuid)) for uuid in uuids]) == []
+    answers = at_once(len(uuids), lambda n: make(uuids[n]))
+
+    assert all(isinstance(answer, emulator_memory.Document) for answer in answers), answers
     twins = {(a.fd_number, a.fiscal_sign) for a in answers if a.uuid == "twin"}
     assert len(twins) == 1
     journal = emulator_memory.journal(DRIVE)
@@ -92,11 +74,12 @@ def test_b06_twin_calls_for_one_uuid_make_one_document_and_other_uuids_number_on
 
 def test_b06_a_drive_numbers_its_own_documents_and_reports_a_shift_from_them():
     make("a", "100.00")
-    emulator_memory.record("another drive", "b", shift_number=1, settlement=1, total=D("5.00"), registered_at=AT,
-                           sign=str)
+    emulator_memory.record("another drive", "b", shift_number=lambda: 1, settlement=1, total=D("5.00"),
+                           registered_at=AT, sign=str)
     make("c", "20.50")
-    emulator_memory.record(DRIVE, "refund", shift_number=1, settlement=2, total=D("0.50"), registered_at=AT, sign=str)
-    emulator_memory.record(DRIVE, "next shift", shift_number=2, settlement=1, total=D("7.00"), registered_at=AT,
+    emulator_memory.record(DRIVE, "refund", shift_number=lambda: 1, settlement=2, total=D("0.50"), registered_at=AT,
+                           sign=str)
+    emulator_memory.record(DRIVE, "next shift", shift_number=lambda: 2, settlement=1, total=D("7.00"), registered_at=AT,
                            sign=str)
 
     assert [(d.uuid, d.fd_number) for d in emulator_memory.journal(DRIVE)] == [

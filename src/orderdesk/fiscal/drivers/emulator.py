@@ -52,13 +52,11 @@ class EmulatorDriver:
 
     def register(self, doc: ReceiptDoc, state: dict) -> Registration:
         self._require_online()
-        drive = self.fn_number
-        try:
-            # A repeat is answered with its document, as a real register does, even once the shift has closed.
-            if (document := emulator_memory.find(drive, doc.uuid)) is None:
-                document = emulator_memory.record(
-                    drive, doc.uuid, shift_number=self._shift_number(), settlement=doc.settlement, total=doc.total,
-                    registered_at=timezone.now(), sign=lambda fd_number: self._fiscal_sign(fd_number, doc.uuid))
+        try:  # a repeated uuid is answered with its document, as a real register does
+            document = emulator_memory.record(
+                self.fn_number, doc.uuid, shift_number=self._shift_number, settlement=doc.settlement,
+                total=doc.total, registered_at=timezone.now(),
+                sign=lambda fd_number: self._fiscal_sign(fd_number, doc.uuid))
         except sqlite3.Error as exc:  # its fiscal memory failed: the receipt waits, as for a register away
             raise RegisterUnavailable(f"register «{self.register_row.name}»: its fiscal memory failed: {exc}") from exc
         state["fd_number"] = document.fd_number

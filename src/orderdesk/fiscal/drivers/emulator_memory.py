@@ -14,7 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -114,18 +115,26 @@ def find(fn_number: str, uuid: str) -> Document | None:
     return None if row is None else _document(row)
 
 
-def record(fn_number: str, uuid: str, *, shift_number: int, settlement: int, total: Decimal,
-           registered_at: datetime, sign: Callable[[int], str]) -> Document:
-    """The document for `uuid`: the next number on the drive, signed by `sign(fd_number)`; or, if a
-    twin call made it first, that one."""
+@contextmanager
+def _writing() -> Iterator[sqlite3.Connection]:
+    """One writing transaction: committed, or rolled back on an exception."""
     connection = _connection()
     connection.execute("BEGIN IMMEDIATE")
-    with connection:  # commits, or rolls back on an exception
+    with connection:
+        yield connection
+
+
+def record(fn_number: str, uuid: str, *, shift_number: Callable[[], int], settlement: int, total: Decimal,
+           registered_at: datetime, sign: Callable[[int], str]) -> Document:
+    """The document the drive holds for `uuid` (a repeat, even once its shift has closed), or a new
+    one: numbered next on the drive, in the shift `shift_number()` names (asked only then; it raises
+    when there is none) and signed by `sign(fd_number)`."""
+    with _writing() as connection:
         if (known := find(fn_number, uuid)) is not None:
             return known
         (last,) = connection.execute("SELECT coalesce(max(fd_number), 0) FROM document WHERE fn_number = ?",
                                      (fn_number,)).fetchone()
-        made = Document(uuid, last + 1, sign(last + 1), shift_number, settlement, total, registered_at)
+        made = Document(uuid, last + 1, sign(last + 1), shift_number(), settlement, total, registered_at)
         _insert(connection, fn_number, made)
     return made
 
@@ -138,9 +147,7 @@ def keep(documents: list[tuple[str, Document]]) -> None:
     """Keep documents made elsewhere (fiscal drive, document), numbers and all, in one transaction.
     A document the drive holds already, the same in every respect, is kept once; one that differs
     from what the drive holds under its number or uuid stops it all, and nothing is kept."""
-    connection = _connection()
-    connection.execute("BEGIN IMMEDIATE")
-    with connection:
+    with _writing() as connection:
         for fn_number, document in documents:
             try:
                 _insert(connection, fn_number, document)
