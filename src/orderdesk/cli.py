@@ -171,12 +171,13 @@ DEFAULT_WEB_THREADS = 1
 
 
 def default_web_workers() -> int:
-    """One process per core and one more (at most 8), one thread each. Measured on two cores
-    (bench/NOTES.md, stop 13): a second thread per process costs CPU on every request under load
-    (the threads take turns at the GIL), and more PostgreSQL transactions at once queue at the
-    same rows. One process per core alone was faster still, by 5–15%; the spare one keeps most
-    calls moving while a call waits on the acquirer (WEB_THREADS is the knob for a slow one)."""
-    return min(len(os.sched_getaffinity(0)) + 1, 8)
+    """One process per core (two at least, eight at most), one thread each. Measured on two cores
+    (bench/NOTES.md, stops 13 and 21): a second thread per process costs CPU on every request under
+    load (the threads take turns at the GIL), and a process more than the cores costs CPU in
+    switching between them: 2 × 1 took 8–15% more orders a second than 3 × 1, and served the
+    order's lifecycle as fast. A call waiting on the acquirer holds up the calls queued behind it
+    in its process; WEB_THREADS is the knob for a slow acquirer."""
+    return min(max(len(os.sched_getaffinity(0)), 2), 8)
 
 
 def build_parser() -> argparse.ArgumentParser:
