@@ -3,14 +3,29 @@ VENV := .venv
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-x -k orders'
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres bench
+# The interpreter the virtualenv is built from: scripts/choose-python.sh says which and why;
+# `make PYTHON=python3.12 test` chooses another.
+ifndef PYTHON
+PYTHON := $(shell scripts/choose-python.sh)
+endif
+INTERPRETER := $(shell $(PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])' 2>/dev/null)
+# Rewritten only when the chosen interpreter changes, so that .venv is rebuilt then.
+INTERPRETER_STAMP := .venv-interpreter
+
+.PHONY: demo test test-sqlite test-postgres bench FORCE
+
+$(INTERPRETER_STAMP): FORCE
+	@[ "$$(cat $@ 2>/dev/null)" = "$(INTERPRETER)" ] || echo "$(INTERPRETER)" > $@
 
 # Virtualenv with the project (editable) and its test dependencies; rebuilt when
-# pyproject.toml changes. A failed install removes .venv so the next run starts over.
-$(VENV): pyproject.toml
-	@echo "== installing into $(VENV) =="
-	python3 -m venv $(VENV)
+# pyproject.toml changes, from scratch when the interpreter does. A failed install removes
+# .venv so the next run starts over.
+$(VENV): pyproject.toml $(INTERPRETER_STAMP)
+	@echo "== installing into $(VENV) with $(INTERPRETER) =="
+	@cmp -s $(INTERPRETER_STAMP) $(VENV)/interpreter || rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]' || { rm -rf $(VENV); exit 1; }
+	@cp $(INTERPRETER_STAMP) $(VENV)/interpreter
 	@touch $(VENV)
 
 demo: $(VENV)

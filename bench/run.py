@@ -70,8 +70,16 @@ def machine() -> dict:
     import django
 
     return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "django": django.get_version(), "sqlite": sqlite3.sqlite_version,
-            "postgresql": None, "kernel": platform.release()}
+            "python": platform.python_version(), "interpreter": interpreter(), "django": django.get_version(),
+            "sqlite": sqlite3.sqlite_version, "postgresql": None, "kernel": platform.release()}
+
+
+def interpreter() -> str:
+    """Which build of Python ran the benchmark: the same code ran 15–25% slower on a shared
+    libpython built without profile-guided optimisation (pyenv's default) than on Debian's
+    build (NOTES, stop 22), so a reader comparing two tables needs to know."""
+    shared = any("libpython" in line for line in Path("/proc/self/maps").read_text().splitlines())
+    return f"{os.path.realpath(sys.executable)}, libpython {'shared' if shared else 'linked into the executable'}"
 
 
 # ---- HTTP load ----
@@ -865,7 +873,8 @@ def markdown(results: dict) -> str:
            f"intake runs of {N_INTAKE} orders, lifecycle runs of {N_LIFECYCLES} orders.", "",
            "## Machine", "",
            f"- CPU: {m['cpu']}, {m['cores']} cores; RAM {m['ram_gb']} GB; Linux {m['kernel']}",
-           f"- Python {m['python']}, Django {m['django']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}",
+           f"- Python {m['python']}" + (f" ({m['interpreter']})" if "interpreter" in m else "")
+           + f", Django {m['django']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}",
            f"- Server: `orderdesk serve` (gunicorn gthread, {WORKERS} workers × {THREADS} threads, plus the worker "
            "process); load from the runner's threads over loopback with keep-alive connections (a lean HTTP "
            "client, `bench/lean_http.py`), in a separate process from the server.", ""]
