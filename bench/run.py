@@ -75,7 +75,7 @@ def machine() -> dict:
 
 
 def interpreter() -> str:
-    """Which build of Python ran the benchmark: the same code ran 15–25% slower on a shared
+    """Which build of Python ran the benchmark: the same code took 10–30% longer on a shared
     libpython built without profile-guided optimisation (pyenv's default) than on Debian's
     build (NOTES, stop 22), so a reader comparing two tables needs to know."""
     shared = any("libpython" in line for line in Path("/proc/self/maps").read_text().splitlines())
