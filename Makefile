@@ -4,8 +4,9 @@ VENV := .venv
 PYTEST_ARGS ?=
 
 # The interpreter the virtualenv is built from: scripts/choose-python.sh says which and why;
-# `make PYTHON=python3.12 test` chooses another.
-ifndef PYTHON
+# `make PYTHON=python3.12 test` chooses another. A PYTHON in the environment is not taken: other
+# tools (node-gyp, say) set it for their own ends.
+ifneq ($(origin PYTHON),command line)
 PYTHON := $(shell scripts/choose-python.sh)
 endif
 INTERPRETER := $(shell $(PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])' 2>/dev/null)
