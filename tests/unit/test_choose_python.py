@@ -14,10 +14,14 @@ def choose(*candidates: str) -> str:
 
 
 def fake_python(tmp_path: Path, name: str, version: tuple[int, int], has_ensurepip: bool = True) -> str:
-    """A stand-in interpreter that runs the script's check as a Python of `version` would."""
+    """This interpreter behind a wrapper that makes it report `version` and, if asked, lack
+    ensurepip (as Debian's python3 does without python3-venv); the script's own check runs in it."""
+    prelude = f"import sys; sys.version_info = {version!r}"
+    if not has_ensurepip:
+        prelude += "; sys.modules['ensurepip'] = None"
     path = tmp_path / name
-    ok = version >= (3, 11) and has_ensurepip
-    path.write_text(f"#!/bin/sh\nexit {0 if ok else 1}\n")
+    # The script calls `<candidate> -c <check>`; the wrapper runs the check after the prelude.
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "{prelude}; exec(sys.argv[2])" "$@"\n')
     path.chmod(0o755)
     return str(path)
 
