@@ -259,7 +259,7 @@ class Database:
         process = subprocess.Popen(
             [PY, "-m", "gunicorn", "ceiling_app:application", "--chdir", str(BENCH), "--bind", f"127.0.0.1:{port}",
              "--workers", str(WORKERS), "--threads", str(THREADS), "--worker-class", "gthread",
-             "--graceful-timeout", "10"],
+             "--graceful-timeout", "10", "--no-control-socket"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(port, "/")
         return process

@@ -3,6 +3,7 @@
 import argparse
 import ctypes
 import ctypes.util
+import errno
 import os
 import signal
 import subprocess
@@ -35,13 +36,16 @@ def cmd_serve(args) -> int:
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.workers), "--threads", str(args.threads),
         "--worker-class", "gthread", "--graceful-timeout", "10",
+        # serve supervises its children itself; gunicorn's control socket sits at one path per
+        # user ($XDG_RUNTIME_DIR or ~/.gunicorn), where a second instance on the host takes it over
+        "--no-control-socket",
     ]
     if args.access_log:
         web += ["--access-logfile", "-"]
     worker = [sys.executable, "-m", "orderdesk.cli", "worker"]
-    commands = [worker, web]
+    commands = {"the background worker": worker, "the web server": web}
     if sandbox := _sandbox_acquirer_command(args):
-        commands.append(sandbox)
+        commands["the sandbox acquirer"] = sandbox
     stopping = False
 
     def stop(signum, frame):
@@ -51,24 +55,25 @@ def cmd_serve(args) -> int:
     # Handlers first: a signal that comes while the children start must still stop them.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children = []
+    children: dict[str, subprocess.Popen] = {}
     exit_code = 0
     try:
-        children = [subprocess.Popen(command, env=env, preexec_fn=_die_with_parent) for command in commands]
+        children = {role: subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
+                    for role, command in commands.items()}
         print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.",
               flush=True)
         while not stopping:
-            for child in children:
+            for role, child in children.items():
                 if child.poll() is not None:
-                    print(f"orderdesk: {child.args[3]} exited with {child.returncode}; stopping.", file=sys.stderr)
+                    print(f"orderdesk: {role} exited with {child.returncode}; stopping.", file=sys.stderr)
                     exit_code = child.returncode or 1
                     stopping = True
             time.sleep(0.3)
     finally:
-        for child in children:
+        for child in children.values():
             if child.poll() is None:
                 child.terminate()
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -123,8 +128,16 @@ def cmd_sandbox_acquirer(args) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-    serve_forever(host=args.host, port=args.port, shop_id=args.shop_id, secret_key=args.secret_key,
-                  webhook_url=args.webhook_url, stop_event=stopping)
+    try:
+        serve_forever(host=args.host, port=args.port, shop_id=args.shop_id, secret_key=args.secret_key,
+                      webhook_url=args.webhook_url, stop_event=stopping)
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        # the port is taken (another orderdesk on this host), privileged, or the address not this host's
+        print(f"orderdesk: the sandbox acquirer cannot listen on {args.host}:{args.port} ({error.strerror}). "
+              f"Point YOOKASSA_API_URL at a free port, e.g. http://{args.host}:{args.port + 1}/v3.", file=sys.stderr)
+        return 2
     return 0
 
 

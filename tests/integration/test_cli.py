@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -258,13 +259,16 @@ def test_serve_runs_the_api_the_worker_and_the_sandbox_acquirer_and_stops_them_a
 
 def test_serve_killed_with_sigkill_takes_its_children_with_it(instance):
     port, acquirer_port = free_port(), free_port()
+    home = instance.root / "home-sigkill"
     serve = instance.start("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "1",
-                           YOOKASSA_API_URL=f"http://127.0.0.1:{acquirer_port}/v3")
+                           YOOKASSA_API_URL=f"http://127.0.0.1:{acquirer_port}/v3", HOME=str(home), XDG_RUNTIME_DIR="")
     children: list[int] = []
     try:
         _wait_for_api(f"http://127.0.0.1:{port}", serve)
         children = child_pids(serve.pid)
         assert len(children) == 3, children
+        # no gunicorn control socket: at its one path per user a second instance would take it over
+        assert not (home / ".gunicorn").exists()
 
         serve.kill()  # no chance to stop its children itself
         serve.wait(timeout=10)
@@ -276,3 +280,26 @@ def test_serve_killed_with_sigkill_takes_its_children_with_it(instance):
         for pid in [*children, serve.pid]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_serve_stops_with_a_clear_message_when_the_sandbox_acquirers_port_is_taken(instance):
+    port = free_port()
+    with socket.socket() as holder:  # as another orderdesk on this host would hold it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        serve = instance.start("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                               "--threads", "1", YOOKASSA_API_URL=f"http://127.0.0.1:{taken}/v3")
+        try:
+            result = finish(serve, timeout=60)
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+                serve.communicate(timeout=30)
+
+    assert result.returncode != 0
+    assert f"the sandbox acquirer cannot listen on 127.0.0.1:{taken}" in result.stderr, result.stderr
+    assert "orderdesk: the sandbox acquirer exited with 2; stopping." in result.stderr
+    assert "Traceback" not in result.stderr
+    with pytest.raises(OSError):  # the web server went down with it
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=5)
