@@ -58,8 +58,8 @@ def cmd_serve(args) -> int:
     children: dict[str, subprocess.Popen] = {}
     exit_code = 0
     try:
-        children = {role: subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
-                    for role, command in commands.items()}
+        for role, command in commands.items():  # one by one: if a start fails, those started are stopped below
+            children[role] = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
         print(f"orderdesk is serving on http://{args.host}:{args.port}/ (API docs: /api/v1/docs); Ctrl+C stops it.",
               flush=True)
         while not stopping:
