@@ -489,38 +489,55 @@ def framework_floor(sessions: list[Session]) -> dict:
     return {"calls_per_s": per_s, "lifecycles_per_s": per_s / 6}
 
 
+LIFECYCLE_ADMIN = "admin@bench.example"
+LIFECYCLE_CLIENTS = 8
+
+
+def open_cash_desk(db: Database, port: int) -> int:
+    """An administrator for the lifecycle's sessions, the shop's two registers (a cash desk and an
+    online one) and an open shift at the desk, on a served database; -> the desk's id."""
+    db.cli("create-user", "--role", "administrator", "--email", LIFECYCLE_ADMIN, "--password", PASSWORD)
+    admin = Session(port, LIFECYCLE_ADMIN)
+    company = {"company_inn": "7707083893", "company_email": "shop@example.com",
+               "payment_address": "г. Москва, ул. Примерная, 1"}
+    desk = admin.call("POST", "/api/v1/registers", {"name": "Касса 1", **company}, expect=201)["id"]
+    admin.call("POST", "/api/v1/registers", {"name": "Интернет-касса", "is_online": True, **company}, expect=201)
+    admin.call("POST", f"/api/v1/registers/{desk}/shift/open", expect=201)
+    return desk
+
+
+def lifecycles_with_receipts(db: Database, sessions: list[Session], desk: int, numbers: range) -> float:
+    """Run a lifecycle for each number and wait until all their receipts are registered; -> the
+    seconds the API calls took (the whole run is the caller's clock)."""
+    started = time.perf_counter()
+    ids = share_among(sessions, numbers, lambda session, n: lifecycle(session, desk, n))
+    api_seconds = time.perf_counter() - started
+    if len(ids) != len(numbers):
+        raise SystemExit("lifecycle: a client failed")
+    low, high = min(ids), max(ids)
+    expected = 3 * len(numbers)  # two «Аванс» receipts and one «Полный расчёт» each
+    deadline = time.monotonic() + 300
+    while True:
+        registered = db.scalar("SELECT count(*) FROM fiscal_receipt WHERE order_id BETWEEN %s AND %s "
+                               "AND state = 'registered'", (low, high))
+        if registered >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)  # a run lasts a few seconds: a long look would overstate its end
+    if registered < expected:
+        raise SystemExit(f"lifecycle: only {registered} of {expected} receipts registered")
+    return api_seconds
+
+
 def bench_lifecycle(db: Database, port: int) -> dict:
-    db.cli("create-user", "--role", "administrator", "--email", "admin@bench.example", "--password", PASSWORD)
     server = db.serve(port)
     try:
-        admin = Session(port, "admin@bench.example")
-        company = {"company_inn": "7707083893", "company_email": "shop@example.com",
-                   "payment_address": "г. Москва, ул. Примерная, 1"}
-        desk = admin.call("POST", "/api/v1/registers", {"name": "Касса 1", **company}, expect=201)["id"]
-        admin.call("POST", "/api/v1/registers", {"name": "Интернет-касса", "is_online": True, **company}, expect=201)
-        admin.call("POST", f"/api/v1/registers/{desk}/shift/open", expect=201)
-        concurrency = 8
-        sessions = [Session(port, "admin@bench.example") for _ in range(concurrency)]
+        desk = open_cash_desk(db, port)
+        sessions = [Session(port, LIFECYCLE_ADMIN) for _ in range(LIFECYCLE_CLIENTS)]
         runs = []
         for r in range(RUNS + 1):  # the first run warms up
             started = time.perf_counter()
-            ids = share_among(sessions, range(r * 1_000_000, r * 1_000_000 + N_LIFECYCLES),
-                              lambda session, n: lifecycle(session, desk, n))
-            api_done = time.perf_counter() - started
-            if len(ids) != N_LIFECYCLES:
-                raise SystemExit("lifecycle: a client failed")
-            low, high = min(ids), max(ids)
-            expected = 3 * N_LIFECYCLES  # two «Аванс» receipts and one «Полный расчёт» each
-            deadline = time.monotonic() + 300
-            while True:
-                registered = db.scalar("SELECT count(*) FROM fiscal_receipt WHERE order_id BETWEEN %s AND %s "
-                                       "AND state = 'registered'", (low, high))
-                if registered >= expected or time.monotonic() > deadline:
-                    break
-                time.sleep(0.005)  # a run lasts a few seconds: a long look would overstate its end
+            api_done = lifecycles_with_receipts(db, sessions, desk, range(r * 1_000_000, r * 1_000_000 + N_LIFECYCLES))
             elapsed = time.perf_counter() - started
-            if registered < expected:
-                raise SystemExit(f"lifecycle: only {registered} of {expected} receipts registered")
             if r:
                 floor = framework_floor(sessions)
                 runs.append({"per_s": N_LIFECYCLES / elapsed, "api_only_per_s": N_LIFECYCLES / api_done,

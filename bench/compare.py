@@ -1,0 +1,123 @@
+"""Compare two source trees of the product on the served SQLite lifecycle, in the same minutes.
+
+This VM's speed drifts by ±15% within minutes (bench/NOTES.md, stop 22), so two variants measured
+one after the other are told apart only by effects larger than that. Here both run at once, each
+`orderdesk serve` on its own database, and bursts of lifecycles go to one and then the other,
+the order alternating by round. Each burst records the web processes' and the worker's CPU per
+lifecycle; the medians of the rounds' ratios (B over A) compare the two. An A/A (one tree twice)
+gave 1.008 for the web processes (stop 23): differences of 2–3% show.
+
+    git worktree add /tmp/before HEAD~1
+    .venv/bin/python bench/compare.py /tmp/before/src src [--rounds 12] [--burst 150] [--clients 8]
+
+A source tree is a directory that holds the `orderdesk` package; it is put first on each server's
+PYTHONPATH. Both run on this checkout's virtualenv.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # noqa: E402
+
+FIRST_PORT = 8940
+METRICS = ("web_ms", "worker_ms")
+
+
+def source_tree(path: str) -> Path:
+    tree = Path(path).resolve()
+    if not (tree / "orderdesk" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{path} holds no orderdesk package (give the directory above it, e.g. src)")
+    return tree
+
+
+def paired_ratios(a_rounds: list[dict], b_rounds: list[dict], metric: str) -> dict:
+    """B over A round by round (each round's two bursts ran minutes apart at most); the median and
+    the spread of those ratios."""
+    ratios = [b[metric] / a[metric] for a, b in zip(a_rounds, b_rounds, strict=True)]
+    return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+
+
+class Variant:
+    """One source tree served on its own SQLite database, its cash desk open and its sessions signed in."""
+
+    def __init__(self, label: str, tree: Path, port: int, clients: int):
+        self.label, self.port = label, port
+        self.db = run.Database("sqlite")
+        self.db.env["PYTHONPATH"] = str(tree)
+        # its own sandbox acquirer: both servers run at once, and the default port is one
+        self.db.env["YOOKASSA_API_URL"] = f"http://127.0.0.1:{port + 1}/v3"
+        self.server = None
+        self.rounds: list[dict] = []
+        self.next_number = 0
+        try:
+            self.db.cli("migrate", "--verbosity", "0")
+            self.server = self.db.serve(port)
+            self.desk = run.open_cash_desk(self.db, port)
+            self.sessions = [run.Session(port, run.LIFECYCLE_ADMIN) for _ in range(clients)]
+        except BaseException:
+            self.close()
+            raise
+
+    def burst(self, lifecycles: int) -> dict:
+        for session in self.sessions:  # idle while the other variant ran: the server may have closed them
+            session.connection.close()
+        web = run.gunicorn_workers(self.server.pid)
+        worker = [pid for pid in run.descendants_of(self.server.pid) if pid not in web]
+        before = {pid: run.cpu_seconds(pid) for pid in web + worker}
+        started = time.perf_counter()
+        numbers = range(self.next_number, self.next_number + lifecycles)
+        self.next_number += lifecycles
+        run.lifecycles_with_receipts(self.db, self.sessions, self.desk, numbers)
+        elapsed = time.perf_counter() - started
+        run.wait_for_outbox(self.db)  # the burst's e-mails are its worker's work too
+        used = {pid: run.cpu_seconds(pid) - before[pid] for pid in before}
+        return {"per_s": lifecycles / elapsed,
+                "web_ms": sum(used[pid] for pid in web) * 1000 / lifecycles,
+                "worker_ms": sum(used[pid] for pid in worker) * 1000 / lifecycles}
+
+    def close(self) -> None:
+        if self.server is not None:
+            run.stop(self.server)
+        self.db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", type=source_tree, help="source tree A (holds the orderdesk package)")
+    parser.add_argument("b", type=source_tree, help="source tree B")
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--burst", type=int, default=150, help="lifecycles a burst")
+    parser.add_argument("--clients", type=int, default=run.LIFECYCLE_CLIENTS)
+    args = parser.parse_args()
+    variants: list[Variant] = []
+    try:
+        for i, (label, tree) in enumerate((("A", args.a), ("B", args.b))):
+            variants.append(Variant(label, tree, FIRST_PORT + 10 * i, args.clients))
+        for variant in variants:
+            variant.burst(args.burst)  # warm-up, not counted
+        for r in range(args.rounds):
+            for variant in variants if r % 2 == 0 else variants[::-1]:
+                variant.rounds.append(variant.burst(args.burst))
+            a, b = variants[0].rounds[-1], variants[1].rounds[-1]
+            run.log(f"round {r + 1}/{args.rounds}: A {a['per_s']:.1f}/s web {a['web_ms']:.2f} worker "
+                    f"{a['worker_ms']:.2f} ms | B {b['per_s']:.1f}/s web {b['web_ms']:.2f} worker {b['worker_ms']:.2f} ms")
+        a_rounds, b_rounds = variants[0].rounds, variants[1].rounds
+        for metric in METRICS:
+            ratio = paired_ratios(a_rounds, b_rounds, metric)
+            print(f"{metric} a lifecycle: A {statistics.median(x[metric] for x in a_rounds):.2f}, "
+                  f"B {statistics.median(x[metric] for x in b_rounds):.2f}; B/A median {ratio['median']:.3f} "
+                  f"(rounds {ratio['low']:.3f}–{ratio['high']:.3f})")
+        print(f"lifecycles/s (drifts with the VM): A {statistics.median(x['per_s'] for x in a_rounds):.1f}, "
+              f"B {statistics.median(x['per_s'] for x in b_rounds):.1f}")
+    finally:
+        for variant in variants:
+            variant.close()
+
+
+if __name__ == "__main__":
+    main()
