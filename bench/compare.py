@@ -45,8 +45,7 @@ def paired_ratios(a_rounds: list[dict], b_rounds: list[dict], metric: str) -> di
 class Variant:
     """One source tree served on its own SQLite database, its cash desk open and its sessions signed in."""
 
-    def __init__(self, label: str, tree: Path, port: int, clients: int):
-        self.label, self.port = label, port
+    def __init__(self, tree: Path, port: int, clients: int):
         self.db = run.Database("sqlite")
         self.db.env["PYTHONPATH"] = str(tree)
         # its own sandbox acquirer: both servers run at once, and the default port is one
@@ -64,21 +63,15 @@ class Variant:
             raise
 
     def burst(self, lifecycles: int) -> dict:
-        for session in self.sessions:  # idle while the other variant ran: the server may have closed them
-            session.connection.close()
-        web = run.gunicorn_workers(self.server.pid)
-        worker = [pid for pid in run.descendants_of(self.server.pid) if pid not in web]
-        before = {pid: run.cpu_seconds(pid) for pid in web + worker}
+        server_cpu = run.ServerCPU(self.server)
         started = time.perf_counter()
         numbers = range(self.next_number, self.next_number + lifecycles)
         self.next_number += lifecycles
         run.lifecycles_with_receipts(self.db, self.sessions, self.desk, numbers)
         elapsed = time.perf_counter() - started
         run.wait_for_outbox(self.db)  # the burst's e-mails are its worker's work too
-        used = {pid: run.cpu_seconds(pid) - before[pid] for pid in before}
-        return {"per_s": lifecycles / elapsed,
-                "web_ms": sum(used[pid] for pid in web) * 1000 / lifecycles,
-                "worker_ms": sum(used[pid] for pid in worker) * 1000 / lifecycles}
+        web, worker = server_cpu.spent()
+        return {"per_s": lifecycles / elapsed, "web_ms": web * 1000 / lifecycles, "worker_ms": worker * 1000 / lifecycles}
 
     def close(self) -> None:
         if self.server is not None:
@@ -96,8 +89,8 @@ def main() -> None:
     args = parser.parse_args()
     variants: list[Variant] = []
     try:
-        for i, (label, tree) in enumerate((("A", args.a), ("B", args.b))):
-            variants.append(Variant(label, tree, FIRST_PORT + 10 * i, args.clients))
+        for i, tree in enumerate((args.a, args.b)):
+            variants.append(Variant(tree, FIRST_PORT + 10 * i, args.clients))
         for variant in variants:
             variant.burst(args.burst)  # warm-up, not counted
         for r in range(args.rounds):

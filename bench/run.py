@@ -324,24 +324,37 @@ def storage_run(conn, prefix: str) -> dict:
     return {"per_s": N_INTAKE / (time.perf_counter() - started), **percentiles(latencies)}
 
 
+class ServerCPU:
+    """The CPU a server's processes spend from now on, in seconds: its web processes (gunicorn's
+    workers) apart from the others (the product's worker and sandbox acquirer)."""
+
+    def __init__(self, server: subprocess.Popen):
+        self.web = set(gunicorn_workers(server.pid)) or set(children_of(server.pid))  # the ceiling is gunicorn itself
+        self.others = [pid for pid in descendants_of(server.pid) if pid not in self.web]
+        self.before = {pid: cpu_seconds(pid) for pid in [*self.web, *self.others]}
+
+    def spent(self) -> tuple[float, float]:
+        """(web processes, other processes) since this was made."""
+        used = {pid: cpu_seconds(pid) - before for pid, before in self.before.items()}
+        return sum(used[pid] for pid in self.web), sum(used[pid] for pid in self.others)
+
+
 def accounted_load(db: Database, server: subprocess.Popen, port: int, headers: dict, concurrency: int,
                    prefix: str) -> dict:
     """`load`, with the CPU each order cost, in ms: the server's web processes (gunicorn's workers),
     its other processes (the product's worker, sending the run's e-mails; counted until it has sent
     them all) and this load generator; and how busy the whole machine was during the load."""
-    web = set(gunicorn_workers(server.pid)) or set(children_of(server.pid))  # the ceiling is gunicorn itself
-    others = [pid for pid in descendants_of(server.pid) if pid not in web]
-    before = {pid: cpu_seconds(pid) for pid in [*web, *others]}
+    server_cpu = ServerCPU(server)
     own_before, machine_before = time.process_time(), machine_ticks()
     measured = load(port, headers, N_INTAKE, concurrency, prefix)
     machine_after = machine_ticks()
     wait_for_outbox(db)
     own = time.process_time() - own_before
-    spent = {pid: cpu_seconds(pid) - before[pid] for pid in before}
+    web, others = server_cpu.spent()
     per_order = 1000 / N_INTAKE
     return {**measured,
-            "web_cpu_ms": sum(spent[pid] for pid in web) * per_order,
-            "other_cpu_ms": sum(spent[pid] for pid in others) * per_order,
+            "web_cpu_ms": web * per_order,
+            "other_cpu_ms": others * per_order,
             "load_cpu_ms": own * per_order,
             "machine_busy": (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])}
 
