@@ -3,9 +3,11 @@
 This VM's speed drifts by ±15% within minutes (bench/NOTES.md, stop 22), so two variants measured
 one after the other are told apart only by effects larger than that. Here both run at once, each
 `orderdesk serve` on its own database, and bursts of lifecycles go to one and then the other,
-the order alternating by round. Each burst records the web processes' and the worker's CPU per
-lifecycle; the medians of the rounds' ratios (B over A) compare the two. An A/A (one tree twice)
-gave 1.008 for the web processes (stop 23): differences of 2–3% show.
+the order alternating by round. Each burst records its rate and the web processes' and the
+worker's CPU per lifecycle; the medians of the rounds' ratios (B over A) compare the two. An A/A
+(one tree twice) gave 1.008 for the web processes' CPU (stop 23): differences of 2–3% show. The
+rate's rounds spread wider (0.75–1.23 in stop 24's runs), so a rate compares on 14 rounds or more
+of `--burst 300`.
 
     git worktree add /tmp/before HEAD~1
     .venv/bin/python bench/compare.py /tmp/before/src src [--rounds 12] [--burst 150] [--clients 8]
@@ -25,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # noqa: E402
 
 FIRST_PORT = 8940
-METRICS = ("web_ms", "worker_ms")
+METRICS = {"per_s": "lifecycles a second", "web_ms": "web processes' CPU, ms a lifecycle",
+           "worker_ms": "the worker's CPU, ms a lifecycle"}
 
 
 def source_tree(path: str) -> Path:
@@ -100,13 +103,11 @@ def main() -> None:
             run.log(f"round {r + 1}/{args.rounds}: A {a['per_s']:.1f}/s web {a['web_ms']:.2f} worker "
                     f"{a['worker_ms']:.2f} ms | B {b['per_s']:.1f}/s web {b['web_ms']:.2f} worker {b['worker_ms']:.2f} ms")
         a_rounds, b_rounds = variants[0].rounds, variants[1].rounds
-        for metric in METRICS:
+        for metric, label in METRICS.items():
             ratio = paired_ratios(a_rounds, b_rounds, metric)
-            print(f"{metric} a lifecycle: A {statistics.median(x[metric] for x in a_rounds):.2f}, "
+            print(f"{label}: A {statistics.median(x[metric] for x in a_rounds):.2f}, "
                   f"B {statistics.median(x[metric] for x in b_rounds):.2f}; B/A median {ratio['median']:.3f} "
                   f"(rounds {ratio['low']:.3f}–{ratio['high']:.3f})")
-        print(f"lifecycles/s (drifts with the VM): A {statistics.median(x['per_s'] for x in a_rounds):.1f}, "
-              f"B {statistics.median(x['per_s'] for x in b_rounds):.1f}")
     finally:
         for variant in variants:
             variant.close()
