@@ -49,6 +49,13 @@ def test_b09_api_docs_page_is_public_html():
     assert b"/api/v1/openapi.json" in response.content
 
 
+def test_b09_the_address_serve_announces_leads_to_the_api_docs_not_to_a_404():
+    response = JsonClient().get("/")
+
+    assert response.status_code == 302  # not permanent: the back office's pages will take this address
+    assert response["Location"] == "/api/v1/docs"
+
+
 @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/orders/not-a-number", "/api/v1/orders/1/nothing"])
 def test_b09_unknown_path_under_api_v1_answers_404_json_with_a_code(path):
     response = JsonClient().get(path)
