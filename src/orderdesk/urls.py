@@ -8,13 +8,13 @@ from orderdesk.api import api
 from orderdesk.exchange.views import exchange
 
 urlpatterns = [
-    # The address `orderdesk serve` announces leads somewhere until the back office's pages take it.
-    path("", RedirectView.as_view(url="/api/v1/docs")),
     path("api/v1/", api.urls),
     # The path is whatever the shop types into 1C; the second is the one 1C's forms suggest (Bitrix's).
     path("exchange/1c", exchange, name="exchange-1c"),
     path("bitrix/admin/1c_exchange.php", exchange),
     path("admin/", admin.site.urls),
+    # The address `orderdesk serve` announces leads somewhere until the back office's pages take it.
+    path("", RedirectView.as_view(url="/api/v1/docs")),
 ]
 
 
