@@ -6,7 +6,7 @@ one after the other are told apart only by effects larger than that. Here both r
 the order alternating by round. Each burst records its rate and the web processes' and the
 worker's CPU per lifecycle; the medians of the rounds' ratios (B over A) compare the two. An A/A
 (one tree twice) gave 1.008 for the web processes' CPU (stop 23): differences of 2–3% show. The
-rate's rounds spread wider (0.75–1.23 in stop 24's runs), so a rate compares on 14 rounds or more
+rate's rounds spread wider (0.75–1.34 in stop 24's runs), so a rate compares on 14 rounds or more
 of `--burst 300`.
 
     git worktree add /tmp/before HEAD~1
@@ -39,7 +39,7 @@ def source_tree(path: str) -> Path:
 
 
 def paired_ratios(a_rounds: list[dict], b_rounds: list[dict], metric: str) -> dict:
-    """B over A round by round (each round's two bursts ran minutes apart at most); the median and
+    """B over A round by round (a round's two bursts ran seconds apart); the median and
     the spread of those ratios."""
     ratios = [b[metric] / a[metric] for a, b in zip(a_rounds, b_rounds, strict=True)]
     return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}

@@ -49,7 +49,7 @@ def test_b09_api_docs_page_is_public_html():
     assert b"/api/v1/openapi.json" in response.content
 
 
-def test_b09_the_address_serve_announces_leads_to_the_api_docs_not_to_a_404():
+def test_the_address_serve_announces_leads_to_the_api_docs_not_to_a_404():
     response = JsonClient().get("/")
 
     assert response.status_code == 302  # not permanent: the back office's pages will take this address
