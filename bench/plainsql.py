@@ -1,6 +1,6 @@
 """The rows one site order writes, with plain SQL in one transaction (sqlite3 or psycopg): the
 counterparty (found or made), the order number counter, the order, its items, the «order.created»
-event, the customer's notification and the outbox message — the same tables and rows
+event (the customer's notification too) and the outbox message — the same tables and rows
 `POST /api/v1/orders` writes. Used by the HTTP ceiling (ceiling_app.py) and the storage limit."""
 
 import hashlib
@@ -97,8 +97,6 @@ def write_order(conn, raw: bytes) -> int:
                       "order_id) VALUES (%s, 'order.created', 'site:bench', 'site', %s, %s, %s) RETURNING id"),
                     (number, payload, now, order_id))
         event_id = cur.fetchone()[0]
-        cur.execute(q("INSERT INTO orders_customernotification (created_at, counterparty_id, order_id, event_id) "
-                      "VALUES (%s, %s, %s, %s)"), (now, customer_id, order_id, event_id))
         # Written as already delivered, so the product's worker does not pick them up later.
         cur.execute(q("INSERT INTO core_outboxmessage (topic, payload, state, attempts, next_attempt_at, last_error, "
                       "created_at) VALUES ('orders.customer_email', %s, 'done', 0, %s, '', %s)"),

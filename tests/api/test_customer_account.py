@@ -1,14 +1,16 @@
 """S4: the customer's personal account — his orders and a notification for every change he cares about."""
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
 from orderdesk.core.actors import Actor
 from orderdesk.core.rights import Role
 from orderdesk.orders import services
-from orderdesk.orders.models import CustomerNotification
+from orderdesk.orders.models import NotificationRead, OrderEvent
 from orderdesk.orders.rules import StatusCode
 from orderdesk.orders.schemas import ItemIn, OrderIn
-from tests.conftest import order_body
+from tests.conftest import committed_db, order_body
 
 pytestmark = pytest.mark.django_db
 
@@ -150,7 +152,7 @@ def test_b09_another_customers_notifications_are_neither_shown_nor_marked(
     place(site_actor, "anna-1", anna.email)
     borises = place(site_actor, "boris-1", boris.email)
     services.set_status(manager, borises.pk, StatusCode.AGREED)
-    boris_ids = list(CustomerNotification.objects.filter(order=borises).values_list("pk", flat=True))
+    boris_ids = [x["id"] for x in client_as(boris).get("/api/v1/me/notifications").json()]
     assert len(boris_ids) == 2
     client = client_as(anna)
     [annas] = client.get("/api/v1/me/notifications").json()
@@ -160,7 +162,7 @@ def test_b09_another_customers_notifications_are_neither_shown_nor_marked(
 
     assert response.json() == {"marked": 1}
     assert everything.json() == {"marked": 0}
-    assert not CustomerNotification.objects.filter(pk__in=boris_ids, read_at__isnull=False).exists()
+    assert not NotificationRead.objects.filter(event_id__in=boris_ids).exists()
     assert [x["read"] for x in client_as(boris).get("/api/v1/me/notifications").json()] == [False, False]
 
 
@@ -193,3 +195,25 @@ def test_s04_a_customer_without_orders_has_an_empty_account(make_user, client_as
 
     assert client.get("/api/v1/me/orders").json() == {"results": [], "next_cursor": None}
     assert client.get("/api/v1/me/notifications").json() == []
+
+
+@committed_db  # migrating runs outside a test's transaction
+def test_s04_the_migration_to_events_as_notifications_keeps_what_the_customer_had_read(
+    anna, client_as, site_actor, manager
+):
+    order = place(site_actor, "acc-1", anna.email)
+    services.set_status(manager, order.pk, StatusCode.AGREED)
+    placed, agreed = OrderEvent.objects.filter(order=order).order_by("id")
+    call_command("migrate", "orders", "0007", verbosity=0)
+    try:
+        with connection.cursor() as cursor:  # the notifications as the rows of their own they were
+            cursor.executemany(
+                "INSERT INTO orders_customernotification (counterparty_id, order_id, event_id, created_at, read_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [(order.customer_id, order.pk, placed.pk, placed.created_at, placed.created_at),
+                 (order.customer_id, order.pk, agreed.pk, agreed.created_at, None)])
+    finally:
+        call_command("migrate", verbosity=0)
+
+    assert [(x["id"], x["read"]) for x in client_as(anna).get("/api/v1/me/notifications").json()] == [
+        (agreed.pk, False), (placed.pk, True)]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy, override
 
 from orderdesk.api import UnicodeJSONRenderer
 from orderdesk.core.models import OutboxMessage
-from orderdesk.orders.models import Counterparty, CustomerNotification, Order, OrderEvent
+from orderdesk.orders.models import Counterparty, Order, OrderEvent
 from tests.conftest import JsonClient, committed_db, order_body
 
 ORDERS = "/api/v1/orders"
@@ -142,7 +142,6 @@ def test_s01_resending_the_same_site_order_returns_the_same_order(site):
     assert again.json()["number"] == first.json()["number"]
     assert Order.objects.count() == 1
     assert OrderEvent.objects.count() == 1
-    assert CustomerNotification.objects.count() == 1
     assert OutboxMessage.objects.count() == 1
 
 
@@ -233,7 +232,6 @@ def test_s01_concurrent_duplicate_submissions_create_exactly_one_order(machine_c
     assert Order.objects.count() == 1
     assert order.number == "000001"  # the losers' rolled-back numbers leave no gap
     assert OrderEvent.objects.filter(order_id=order.pk).count() == 1
-    assert CustomerNotification.objects.count() == 1
     assert OutboxMessage.objects.count() == 1
 
 

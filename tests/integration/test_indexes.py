@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from orderdesk.fiscal.models import Receipt
-from orderdesk.orders.models import CustomerNotification, Order, OrderEvent, OrderItem
+from orderdesk.orders.models import Order, OrderEvent, OrderItem
 from orderdesk.payments.models import PaymentEntry
 from tests.conftest import committed_db
 
@@ -15,12 +15,11 @@ COVERED = [
     (Order, "status", Order.objects.filter(status_id="agreed").order_by("-created_at", "-id")),
     (OrderItem, "order", OrderItem.objects.filter(order_id=1)),
     (OrderEvent, "order", OrderEvent.objects.filter(order_id=1).order_by("id")),
-    (CustomerNotification, "counterparty", CustomerNotification.objects.filter(counterparty_id=1).order_by("-id")),
     (Receipt, "register", Receipt.objects.filter(register_id=1, state="pending").order_by("id")),
     (PaymentEntry, "document", PaymentEntry.objects.filter(document_id=1)),
 ]
-# relations read from their row only: an event's user, a notification's event (events are never deleted)
-UNREAD = [(OrderEvent, "user"), (CustomerNotification, "event")]
+# relations read from their row only: an event's user
+UNREAD = [(OrderEvent, "user")]
 # the relation, the unique index that also serves its look-ups, and such a look-up
 UNIQUE = [(Receipt, "entry", "one_receipt_per_payment", Receipt.objects.filter(entry_id__in=[1, 2]))]
 EVERY = [(model, relation) for model, relation, *_ in COVERED + UNREAD + UNIQUE]

@@ -130,10 +130,9 @@ def test_b07_a_new_instance_is_what_the_models_init_makes_for_every_model(given)
 def test_b07_the_hot_paths_models_are_made_without_their_init():
     from orderdesk.core.models import OutboxMessage
     from orderdesk.fiscal.models import Receipt, ReceiptLine
-    from orderdesk.orders.models import CustomerNotification
     from orderdesk.payments.models import Document, PaymentEntry
 
-    for model in (Counterparty, Order, OrderItem, OrderEvent, CustomerNotification, OutboxMessage, Receipt,
+    for model in (Counterparty, Order, OrderItem, OrderEvent, OutboxMessage, Receipt,
                   ReceiptLine, Document, PaymentEntry):
         assert rows._blank(model) is not None, model.__name__
 

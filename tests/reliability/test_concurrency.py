@@ -20,7 +20,7 @@ from orderdesk.fiscal.models import Receipt
 from orderdesk.fiscal.rules import PayMethod, Purpose
 from orderdesk.orders import events
 from orderdesk.orders import services as orders
-from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
+from orderdesk.orders.models import Order, OrderEvent
 from orderdesk.orders.schemas import OrderIn
 from orderdesk.payments import services as payments
 from orderdesk.payments.models import Document, PaymentEntry
@@ -103,7 +103,6 @@ def test_b06_an_order_locked_by_a_payment_does_not_hold_up_the_event_log_rows_th
         holder.join(10)
 
     assert OrderEvent.objects.filter(order=order, code="receipt.registered").count() == 1
-    assert CustomerNotification.objects.filter(order=order, event__code="receipt.registered").count() == 1
 
 
 # ---- B10: the same 1C file imported twice at once ----

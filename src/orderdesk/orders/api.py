@@ -142,7 +142,7 @@ def my_notifications(request: HttpRequest, unread: bool = False, limit: int = 50
         notifications = notifications.filter(read_at__isnull=True)
     status_name = StatusDefinition.name_lookup()
     return [
-        {"id": n.pk, "order_id": n.order_id, "order_number": n.order.number, "text": describe(n.event, status_name),
+        {"id": n.pk, "order_id": n.order_id, "order_number": n.order_number, "text": describe(n, status_name),
          "created_at": n.created_at, "read": n.read_at is not None}
         for n in notifications[: max(1, min(limit, 200))]
     ]

@@ -2,9 +2,10 @@
 
 from orderdesk.core import outbox, rows
 from orderdesk.core.actors import Actor
-from orderdesk.orders.models import CustomerNotification, Order, OrderEvent
+from orderdesk.orders.models import Order, OrderEvent
 
-# Changes the customer is told about; housekeeping such as the deletion mark stays internal.
+# Changes the customer is told about, by e-mail and as notifications in the personal account (the
+# events themselves); housekeeping such as the deletion mark stays internal.
 CUSTOMER_VISIBLE = frozenset({
     "order.created", "order.status.changed", "order.items.changed", "order.delivery.changed",
     "payment.received", "payment.refunded", "receipt.registered",
@@ -19,8 +20,8 @@ def state_of(order: Order) -> dict:
 
 
 def record(order: Order, code: str, actor: Actor, payload: dict | None = None, *, mail_customer: bool = True) -> OrderEvent:
-    """Append an event in the caller's transaction; a customer-visible one also queues the
-    personal-account notification and the e-mail, so none of them can exist without the others.
+    """Append an event in the caller's transaction; a customer-visible one is the customer's
+    notification and also queues the e-mail, so neither can exist without the other.
     `mail_customer=False` where another mail carries the news (an e-receipt is its own letter)."""
     event = rows.insert(
         OrderEvent,
@@ -33,8 +34,6 @@ def record(order: Order, code: str, actor: Actor, payload: dict | None = None, *
         api_key_id=actor.api_key_id,
         payload={**(payload or {}), "state": state_of(order)},
     )
-    if code in CUSTOMER_VISIBLE:
-        rows.insert(CustomerNotification, counterparty_id=order.customer_id, order=order, event=event)
-        if mail_customer:
-            outbox.post(CUSTOMER_EMAIL_TOPIC, {"event_id": event.pk})
+    if mail_customer and code in CUSTOMER_VISIBLE:
+        outbox.post(CUSTOMER_EMAIL_TOPIC, {"event_id": event.pk})
     return event

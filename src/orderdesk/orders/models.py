@@ -241,17 +241,10 @@ class OrderEvent(models.Model):
         raise RuntimeError("order events are append-only")
 
 
-class CustomerNotification(models.Model):
-    """What the customer sees in the personal account for one event of his order (S4)."""
+class NotificationRead(models.Model):
+    """The customer has read the notification of this event (S4). A customer's notifications are
+    the customer-visible events of his orders themselves: a change writes no row for them, and
+    only reading one does."""
 
-    counterparty = models.ForeignKey(Counterparty, on_delete=models.CASCADE, related_name="notifications",
-                                     db_index=False)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
-    # Reached from the notification only: the append-only log's events are never deleted.
-    event = models.ForeignKey(OrderEvent, on_delete=models.CASCADE, related_name="+", db_index=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    read_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
-        indexes = [models.Index(fields=["counterparty", "id"], name="notification_feed_idx")]
+    event = models.OneToOneField(OrderEvent, on_delete=models.CASCADE, primary_key=True, related_name="read_mark")
+    read_at = models.DateTimeField(default=timezone.now)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError, Q, QuerySet
+from django.db.models import F, ProtectedError, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -17,7 +17,9 @@ from orderdesk.core import counters, rows
 from orderdesk.core.models import User
 from orderdesk.core.rights import Permission, Role
 from orderdesk.orders import events, rules
-from orderdesk.orders.models import Counterparty, CustomerNotification, Order, OrderItem, ShopSettings, StatusDefinition
+from orderdesk.orders.models import (
+    Counterparty, NotificationRead, Order, OrderEvent, OrderItem, ShopSettings, StatusDefinition,
+)
 from orderdesk.orders.schemas import CustomerIn, DeliveryIn, ItemIn, OrderIn, OrderListFilters
 
 ORDER_NUMBER_COUNTER = "order_number"
@@ -513,9 +515,12 @@ def order_history(actor: Actor, order_id: int):
     return order.events.order_by("id")
 
 
-def customer_notifications(actor: Actor) -> QuerySet[CustomerNotification]:
+def customer_notifications(actor: Actor) -> QuerySet[OrderEvent]:
+    """The customer's notifications, newest first: the customer-visible events of his orders (S4),
+    each with `read_at`, None until he reads it."""
     actor.require(Permission.NOTIFICATIONS_OWN)
-    return CustomerNotification.objects.filter(counterparty__user_id=actor.user_id).select_related("event", "order")
+    return (OrderEvent.objects.filter(order__customer__user_id=actor.user_id, code__in=events.CUSTOMER_VISIBLE)
+            .annotate(read_at=F("read_mark__read_at")).order_by("-id"))
 
 
 @transaction.atomic
@@ -523,9 +528,10 @@ def mark_notifications_read(actor: Actor, ids: list[int] | None) -> int:
     unread = customer_notifications(actor).filter(read_at__isnull=True)
     if ids is not None:
         unread = unread.filter(pk__in=ids)
-    return CustomerNotification.objects.filter(pk__in=list(unread.values_list("pk", flat=True))).update(
-        read_at=timezone.now()
-    )
+    marked = [NotificationRead(event_id=pk) for pk in unread.values_list("pk", flat=True)]
+    # two tabs marking the same notification at once: the second mark is no error
+    NotificationRead.objects.bulk_create(marked, ignore_conflicts=True)
+    return len(marked)
 
 
 @transaction.atomic
