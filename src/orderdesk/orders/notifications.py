@@ -4,7 +4,6 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.core.mail import EmailMessage
-from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -99,6 +98,22 @@ def _mailings(messages: list[OutboxMessage]) -> dict[int, Mailing]:
             if (event := events.get(m.payload["event_id"])) is not None}
 
 
+def _mail_body(order: Order, text: str, status: str, state: dict) -> str:
+    """The plain-text letter in the active language: the change, then where the order stands."""
+    return "\n".join([
+        _("Hello, %(name)s!") % {"name": order.customer_name},
+        "",
+        text,
+        "",
+        f"{_('Order number')}: {order.number}",
+        f"{_('Order status')}: {status}",
+        f"{_('Order total')}: {money_text(state['total'])}",
+        f"{_('Paid so far')}: {money_text(state['paid'])}",
+        "",
+        _("You can follow the order in your personal account.") + "\n",
+    ])
+
+
 @outbox.handler(CUSTOMER_EMAIL_TOPIC, load=_mailings)
 def send_customer_email(message: OutboxMessage, mailing: Mailing | None) -> None:
     if mailing is None:
@@ -112,12 +127,9 @@ def send_customer_email(message: OutboxMessage, mailing: Mailing | None) -> None
     language = order.customer.language
     state = event.payload["state"]
     with translation.override(language):
-        context = {
-            "order": order, "text": describe(event, status_name), "status": _status_name(state["status"], status_name),
-            "total": money_text(state["total"]), "paid": money_text(state["paid"]),
-        }
-        subject = _("Order №%(number)s: %(status)s") % {"number": order.number, "status": context["status"]}
-        body = render_to_string("orders/email/order_changed.txt", context)
+        status = _status_name(state["status"], status_name)
+        subject = _("Order №%(number)s: %(status)s") % {"number": order.number, "status": status}
+        body = _mail_body(order, describe(event, status_name), status, state)
     EmailMessage(
         subject=subject,
         body=body,
