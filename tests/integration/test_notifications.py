@@ -210,9 +210,20 @@ class WorkerKilled(BaseException):
     """Stands for kill -9 in the middle of a send: nothing after it runs."""
 
 
-def test_b06_outcomes_are_written_every_few_messages_and_a_worker_killed_between_loses_none(
+def sending_takes(monkeypatch, seconds: float, handler: outbox.Send) -> outbox.Send:
+    """The relay's clock moves on by `seconds` with every message the handler sends."""
+    clock = [0.0]
+    monkeypatch.setattr(outbox, "monotonic", lambda: clock[0])
+
+    def timed(message, loaded):
+        clock[0] += seconds
+        return handler(message, loaded)
+
+    return timed
+
+
+def test_b06_outcomes_are_written_every_second_of_sending_and_a_worker_killed_between_loses_none(
         db, smtp_server, site_actor, monkeypatch):
-    monkeypatch.setattr(outbox, "FINISH_EVERY", 3)
     messages = _place_for_buyers(site_actor, 7)
     real_handler = outbox._handlers[messages[0].topic]
     written = []
@@ -224,6 +235,9 @@ def test_b06_outcomes_are_written_every_few_messages_and_a_worker_killed_between
             raise WorkerKilled
         return real_handler.send(message, loaded)
 
+    # 0.4 s a message: the outcomes of the first three are written once 1.2 s have gone
+    killed_at_the_fifth = sending_takes(monkeypatch, 0.4 * outbox.FINISH_EVERY_SECONDS, killed_at_the_fifth)
+
     monkeypatch.setitem(outbox._handlers, messages[0].topic, outbox.Handler(killed_at_the_fifth, real_handler.load))
     with pytest.raises(WorkerKilled):
         outbox.deliver_due()
@@ -232,7 +246,8 @@ def test_b06_outcomes_are_written_every_few_messages_and_a_worker_killed_between
     states = list(OutboxMessage.objects.order_by("pk").values_list("state", flat=True))
     assert states == [OutboxMessage.State.DONE] * 3 + [OutboxMessage.State.SENDING] * 4
 
-    monkeypatch.setitem(outbox._handlers, messages[0].topic, real_handler)
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, outbox.Handler(
+        sending_takes(monkeypatch, 0.4 * outbox.FINISH_EVERY_SECONDS, real_handler.send), real_handler.load))
     OutboxMessage.objects.filter(state=OutboxMessage.State.SENDING).update(claimed_until=timezone.now())
     assert outbox.sweep() == 4
     assert outbox.deliver_due() == 4
@@ -241,6 +256,22 @@ def test_b06_outcomes_are_written_every_few_messages_and_a_worker_killed_between
     sent = sorted(m["To"] for m in smtp_server.wait_for(8))
     assert sent == sorted([f"buyer{n}@example.com" for n in range(7)] + ["buyer3@example.com"])  # at least once
     assert set(OutboxMessage.objects.values_list("state", flat=True)) == {OutboxMessage.State.DONE}
+
+
+def test_b06_a_slow_mail_server_hands_back_what_is_left_once_half_the_claim_has_gone(
+        db, smtp_server, site_actor, monkeypatch):
+    messages = _place_for_buyers(site_actor, 5)
+    real_handler = outbox._handlers[messages[0].topic]
+    slow = sending_takes(monkeypatch, 0.3 * outbox.CLAIM_SECONDS, real_handler.send)
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, outbox.Handler(slow, real_handler.load))
+
+    assert outbox.deliver_due() == 2  # 0.6 of the claim's time gone: the third is not begun under it
+
+    assert [m["To"] for m in smtp_server.wait_for(2)] == ["buyer0@example.com", "buyer1@example.com"]
+    left = OutboxMessage.objects.filter(pk__in=[m.pk for m in messages[2:]])
+    assert set(left.values_list("state", "attempts", "claimed_until")) == {(OutboxMessage.State.PENDING, 0, None)}
+    monkeypatch.setitem(outbox._handlers, messages[0].topic, real_handler)
+    assert outbox.deliver_due() == 3
 
 
 def test_b06_a_message_claimed_by_one_relay_is_not_taken_by_another(db, smtp_server, site_actor):

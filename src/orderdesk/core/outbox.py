@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from itertools import groupby
+from time import monotonic
 from typing import Any
 
 from django.conf import settings
@@ -111,10 +112,11 @@ def mark_claimed(claimed: list, state: str, until) -> None:
                          state=state, claimed_until=until)
 
 
-# Outcomes are written together, this many in one transaction: one pass through the write lock
-# instead of one per message, at the price of sending again, after a crash, up to this many
-# messages already sent (the outbox delivers at least once; Message-ID lets a mail client fold twins).
-FINISH_EVERY = 10
+# Outcomes are written together, those of this many seconds of sending in one transaction (and at
+# the end of a pass): one pass through the write lock for a batch sent quickly, instead of one per
+# message, at the price of sending again, after a crash, what was sent in those seconds (the outbox
+# delivers at least once; Message-ID lets a mail client fold twins).
+FINISH_EVERY_SECONDS = 1.0
 
 Outcome = tuple[OutboxMessage, str, dict]  # the message, what happened, the row's new values
 
@@ -178,10 +180,12 @@ def _load(load: Load, group: list[OutboxMessage]) -> dict[int, Any]:
 
 
 def _send_all(claimed: list[OutboxMessage], keep_going: KeepGoing = lambda: True) -> list[str]:
-    """Send the claimed messages, their outcomes written every FINISH_EVERY messages and at the end;
-    once `keep_going` says no, the rest are handed back untried."""
+    """Send the claimed messages, their outcomes written every FINISH_EVERY_SECONDS and at the end.
+    Once `keep_going` says no, or half the claim's time has gone (a slow mail server), the rest are
+    handed back untried, so no claim of ours runs out while we still send under it."""
     written: list[str] = []
     pending: list[Outcome] = []
+    claimed_at = last_written = monotonic()
     for topic, group in groupby(claimed, key=lambda message: message.topic):
         group = list(group)
         handler = _handlers.get(topic)
@@ -190,14 +194,14 @@ def _send_all(claimed: list[OutboxMessage], keep_going: KeepGoing = lambda: True
             continue
         loaded = _load(handler.load, group) if handler.load else {}
         for message in group:
-            if not keep_going():
+            if not keep_going() or monotonic() - claimed_at > CLAIM_SECONDS / 2:
                 _hand_back(claimed[len(written) + len(pending):])
                 return written + _finish(pending)
             item = loaded.get(message.pk)
             pending.append(_retry_later(message, item) if isinstance(item, Exception) else _send(message, item))
-            if len(pending) >= FINISH_EVERY:
+            if monotonic() - last_written >= FINISH_EVERY_SECONDS:
                 written += _finish(pending)
-                pending = []
+                pending, last_written = [], monotonic()
     return written + _finish(pending)
 
 
