@@ -137,9 +137,7 @@ def my_orders(request: HttpRequest, filters: Query[OrderListFilters]):
 
 @customer_router.get("/notifications", response={200: list[NotificationOut], **ERRORS}, summary="My notifications")
 def my_notifications(request: HttpRequest, unread: bool = False, limit: int = 50):
-    notifications = services.customer_notifications(request.auth)
-    if unread:
-        notifications = notifications.filter(read_at__isnull=True)
+    notifications = services.customer_notifications(request.auth, unread=unread)
     status_name = StatusDefinition.name_lookup()
     return [
         {"id": n.pk, "order_id": n.order_id, "order_number": n.order_number, "text": describe(n, status_name),

@@ -515,17 +515,18 @@ def order_history(actor: Actor, order_id: int):
     return order.events.order_by("id")
 
 
-def customer_notifications(actor: Actor) -> QuerySet[OrderEvent]:
+def customer_notifications(actor: Actor, *, unread: bool = False) -> QuerySet[OrderEvent]:
     """The customer's notifications, newest first: the customer-visible events of his orders (S4),
-    each with `read_at`, None until he reads it."""
+    each with `read_at`, None until he reads it; `unread`: only those."""
     actor.require(Permission.NOTIFICATIONS_OWN)
-    return (OrderEvent.objects.filter(order__customer__user_id=actor.user_id, code__in=events.CUSTOMER_VISIBLE)
-            .annotate(read_at=F("read_mark__read_at")).order_by("-id"))
+    notifications = (OrderEvent.objects.filter(order__customer__user_id=actor.user_id, code__in=events.CUSTOMER_VISIBLE)
+                     .annotate(read_at=F("read_mark__read_at")).order_by("-id"))
+    return notifications.filter(read_at__isnull=True) if unread else notifications
 
 
 @transaction.atomic
 def mark_notifications_read(actor: Actor, ids: list[int] | None) -> int:
-    unread = customer_notifications(actor).filter(read_at__isnull=True)
+    unread = customer_notifications(actor, unread=True)
     if ids is not None:
         unread = unread.filter(pk__in=ids)
     marked = [NotificationRead(event_id=pk) for pk in unread.values_list("pk", flat=True)]
